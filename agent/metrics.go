@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 // Reasons the agent itself gives when a plugin gave none.
 const (
 	ReasonPluginCrashed = "plugin_crashed"
+	ReasonPluginDown    = "plugin_unavailable"
 	ReasonTimeout       = "timeout"
 	ReasonCheckError    = "check_error"
 )
@@ -73,6 +75,8 @@ func enrich(res *sdk.Result, host, instance, measurement string, tags map[string
 // an UNKNOWN result, so every run produces a result.
 func normalize(res *sdk.Result, err error, timedOut, crashed bool) *sdk.Result {
 	switch {
+	case errors.Is(err, errUnavailable):
+		return &sdk.Result{Status: sdk.Unknown, Reason: ReasonPluginDown, Message: "plugin is being restarted after a crash; the check did not run"}
 	case err != nil && crashed:
 		return &sdk.Result{Status: sdk.Unknown, Reason: ReasonPluginCrashed, Message: fmt.Sprintf("plugin process died during the run: %v", err)}
 	case err != nil && timedOut:

@@ -27,7 +27,10 @@ type supervised struct {
 	// onCrash is called once per detected crash, before the restart.
 	onCrash func(name string, restarts int)
 
-	mu         sync.Mutex
+	mu sync.Mutex
+	// life bounds restarts: the agent's run, not one check's run. Nil
+	// (mailmon test) reports a crash without restarting.
+	life       context.Context
 	restarting bool
 	restarts   int
 	backoff    time.Duration
@@ -38,18 +41,31 @@ func newSupervised(name string, p *host.Plugin, log *slog.Logger, onCrash func(s
 	return &supervised{name: name, p: p, log: log, onCrash: onCrash, backoff: restartBackoffMin, lastStart: time.Now()}
 }
 
+// errUnavailable is a run attempted while the plugin is being restarted.
+var errUnavailable = errors.New("plugin is restarting after a crash")
+
 // run runs an instance; a dead process starts a restart and the run
 // reports the crash.
 func (s *supervised) run(ctx context.Context, instance string) (*sdk.Result, error) {
+	s.mu.Lock()
+	restarting := s.restarting
+	s.mu.Unlock()
+	if restarting {
+		return nil, errUnavailable
+	}
 	res, err := s.p.Run(ctx, instance)
 	if errors.Is(err, host.ErrExited) {
-		s.crashed(ctx)
+		s.crashed()
 	}
 	return res, err
 }
 
-// watch notices a plugin that dies between runs.
+// watch notices a plugin that dies between runs, and restarts crashed
+// plugins until ctx ends.
 func (s *supervised) watch(ctx context.Context) {
+	s.mu.Lock()
+	s.life = ctx
+	s.mu.Unlock()
 	t := time.NewTicker(watchInterval)
 	defer t.Stop()
 	for {
@@ -58,19 +74,18 @@ func (s *supervised) watch(ctx context.Context) {
 			return
 		case <-t.C:
 			if s.p.Exited() {
-				s.crashed(ctx)
+				s.crashed()
 			}
 		}
 	}
 }
 
 // crashed starts one restart loop, whoever noticed first.
-func (s *supervised) crashed(ctx context.Context) {
-	if ctx.Err() != nil {
-		return // shutting down: plugins are being ended on purpose
-	}
+func (s *supervised) crashed() {
 	s.mu.Lock()
-	if s.restarting {
+	ctx := s.life
+	if s.restarting || (ctx != nil && ctx.Err() != nil) {
+		// Already handled, or shutting down: plugins end on purpose then.
 		s.mu.Unlock()
 		return
 	}
@@ -85,6 +100,9 @@ func (s *supervised) crashed(ctx context.Context) {
 	s.log.Error("plugin process exited unexpectedly; restarting", "plugin", s.name, "path", s.p.Path(), "restarts", n)
 	if s.onCrash != nil {
 		s.onCrash(s.name, n)
+	}
+	if ctx == nil {
+		return
 	}
 	go s.restartLoop(ctx)
 }

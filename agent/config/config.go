@@ -223,7 +223,7 @@ func (d *decoder) agent(v any) (Agent, error) {
 	if !ok {
 		return a, d.errorf("agent", "must be a table")
 	}
-	var statsSet bool
+	var statsSet, timeoutSet bool
 	for _, k := range sortedKeys(t) {
 		key := "agent." + k
 		val := t[k]
@@ -235,6 +235,7 @@ func (d *decoder) agent(v any) (Agent, error) {
 			a.Interval, err = d.duration(key, val, true)
 		case "timeout":
 			a.Timeout, err = d.duration(key, val, true)
+			timeoutSet = true
 		case "jitter":
 			a.Jitter, err = d.duration(key, val, false)
 		case "stats_interval":
@@ -264,6 +265,9 @@ func (d *decoder) agent(v any) (Agent, error) {
 			return a, d.errorf("agent.hostname", "not set and the OS hostname is unknown: %v", err)
 		}
 		a.Hostname = h
+	}
+	if !timeoutSet && a.Timeout > a.Interval {
+		a.Timeout = a.Interval
 	}
 	if a.Timeout > a.Interval {
 		return a, d.errorf("agent.timeout", "%s is longer than agent.interval %s", a.Timeout, a.Interval)

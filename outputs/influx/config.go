@@ -145,12 +145,8 @@ func validateHostPort(addr, mode string) error {
 	if strings.Contains(addr, "://") {
 		return sdk.OptionError("address", "want host:port without a scheme (mode sets the protocol), got %q", addr)
 	}
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return sdk.OptionError("address", "%w", err)
-	}
-	if port == "" {
-		return sdk.OptionError("address", "missing port in %q", addr)
+	if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+		return sdk.OptionError("address", "want host:port, got %q", addr)
 	}
 	return nil
 }

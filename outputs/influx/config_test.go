@@ -48,8 +48,8 @@ func TestInitErrors(t *testing.T) {
 		{"tcp without address", `{"mode":"tcp"}`, `option address: required for mode "tcp"`},
 		{"unix without address", `{"mode":"unix"}`, `option address: required for mode "unix"`},
 		{"udp url address", `{"mode":"udp","address":"udp://127.0.0.1:8094"}`, `option address: want host:port without a scheme (mode sets the protocol), got "udp://127.0.0.1:8094"`},
-		{"tcp missing port", `{"mode":"tcp","address":"127.0.0.1"}`, `option address: address 127.0.0.1: missing port in address`},
-		{"tcp empty port", `{"mode":"tcp","address":"127.0.0.1:"}`, `option address: missing port in "127.0.0.1:"`},
+		{"tcp missing port", `{"mode":"tcp","address":"127.0.0.1"}`, `option address: want host:port, got "127.0.0.1"`},
+		{"tcp empty port", `{"mode":"tcp","address":"127.0.0.1:"}`, `option address: want host:port, got "127.0.0.1:"`},
 		{"unix url address", `{"mode":"unix","address":"unix:///run/t.sock"}`, `option address: want a socket path without a scheme, got "unix:///run/t.sock"`},
 		{"udp payload small", `{"mode":"udp","address":"127.0.0.1:8094","udp_payload":100}`, `option udp_payload: must be between 256 and 65507, got 100`},
 		{"udp payload large", `{"mode":"udp","address":"127.0.0.1:8094","udp_payload":65508}`, `option udp_payload: must be between 256 and 65507, got 65508`},
@@ -104,8 +104,8 @@ func TestInitDefaults(t *testing.T) {
 	if o.Mode != "stdout" || o.Timeout.D() != 5*time.Second || !*o.UintSupport {
 		t.Errorf("stdout defaults: mode %q timeout %v uint_support %v", o.Mode, o.Timeout.D(), *o.UintSupport)
 	}
-	if _, ok := o.send.(*writerSender); !ok {
-		t.Errorf("stdout sender is %T", o.send)
+	if _, ok := o.dst.(*writerSender); !ok {
+		t.Errorf("stdout sender is %T", o.dst)
 	}
 
 	o = mustOutput(t, `{"mode":"udp","address":"127.0.0.1:8094"}`)
@@ -134,7 +134,7 @@ func TestWriteURL(t *testing.T) {
 	}
 	for _, tt := range tests {
 		o := mustOutput(t, tt.raw)
-		if got := o.send.(*httpSender).url; got != tt.want {
+		if got := o.dst.(*httpSender).url; got != tt.want {
 			t.Errorf("%s:\n got %s\nwant %s", tt.raw, got, tt.want)
 		}
 	}

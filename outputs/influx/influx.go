@@ -60,9 +60,9 @@ type Influx struct {
 	stdout io.Writer
 	log    *slog.Logger
 
-	mu   sync.Mutex // one Write at a time: the encoder and connection are shared
-	enc  *encoder
-	send sender
+	mu  sync.Mutex // one Write at a time: the encoder and connection are shared
+	enc *encoder
+	dst sender // the transport of the chosen mode
 }
 
 // sender delivers encoded batches over one transport.
@@ -102,7 +102,7 @@ func (o *Influx) Init() error {
 	if err != nil {
 		return err
 	}
-	o.send = s
+	o.dst = s
 	return nil
 }
 
@@ -127,7 +127,7 @@ func (o *Influx) newSender() (sender, error) {
 func (o *Influx) Connect(ctx context.Context) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return o.send.connect(ctx)
+	return o.dst.connect(ctx)
 }
 
 // Write encodes the batch and sends it whole. Metrics that line protocol
@@ -148,7 +148,7 @@ func (o *Influx) Write(ctx context.Context, metrics []telegraf.Metric) error {
 	if len(b.ends) == 0 {
 		return nil
 	}
-	return o.send.send(ctx, b)
+	return o.dst.send(ctx, b)
 }
 
 // Close releases the connection. Nothing is buffered inside the output,
@@ -156,8 +156,8 @@ func (o *Influx) Write(ctx context.Context, metrics []telegraf.Metric) error {
 func (o *Influx) Close() error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.send == nil {
+	if o.dst == nil {
 		return nil
 	}
-	return o.send.close()
+	return o.dst.close()
 }

@@ -16,7 +16,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,21 +28,28 @@ type session struct {
 	c net.Conn
 	r *bufio.Reader
 
-	mu  sync.Mutex
-	got []string // every line the client sent
+	done chan struct{} // closed when the script has ended
+	got  []string      // every line the client sent
 }
 
 // serve starts a loopback server that runs script on one connection and
 // returns its address. The test waits for the script at cleanup.
 func serve(t *testing.T, script func(s *session)) string {
 	t.Helper()
+	addr, _ := serveSession(t, script)
+	return addr
+}
+
+// serveSession is serve that also returns the session, for lines().
+func serveSession(t *testing.T, script func(s *session)) (string, *session) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
+	s := &session{t: t, done: make(chan struct{})}
 	go func() {
-		defer close(done)
+		defer close(s.done)
 		c, err := l.Accept()
 		if err != nil {
 			t.Errorf("fake server: accept: %v", err)
@@ -51,13 +57,20 @@ func serve(t *testing.T, script func(s *session)) string {
 		}
 		defer c.Close()
 		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-		script(&session{t: t, c: c, r: bufio.NewReader(c)})
+		s.c, s.r = c, bufio.NewReader(c)
+		script(s)
 	}()
 	t.Cleanup(func() {
 		l.Close()
-		<-done
+		<-s.done
 	})
-	return l.Addr().String()
+	return l.Addr().String(), s
+}
+
+// lines waits for the script to end and returns what the client sent.
+func (s *session) lines() []string {
+	<-s.done
+	return s.got
 }
 
 // send writes lines, each ended by CRLF.
@@ -77,9 +90,7 @@ func (s *session) read() string {
 		return ""
 	}
 	line = strings.TrimRight(line, "\r\n")
-	s.mu.Lock()
 	s.got = append(s.got, line)
-	s.mu.Unlock()
 	return line
 }
 

@@ -76,6 +76,9 @@ func (p *probe) run(ctx context.Context) {
 	p.start = time.Now()
 	defer func() { p.seconds("total_seconds", p.start) }()
 	err := p.transaction(ctx)
+	if p.c != nil {
+		defer p.c.Close()
+	}
 	if err == nil {
 		return
 	}
@@ -88,7 +91,7 @@ func (p *probe) run(ctx context.Context) {
 	if f.code != 0 {
 		p.lastCode = f.code
 	}
-	if f.intact && p.c != nil {
+	if f.intact {
 		// Be polite, but do not wait for the answer.
 		_ = p.c.SetWriteDeadline(time.Now().Add(time.Second))
 		_, _ = io.WriteString(p.c, "QUIT\r\n")
@@ -99,7 +102,6 @@ func (p *probe) transaction(ctx context.Context) error {
 	if err := p.dial(ctx); err != nil {
 		return err
 	}
-	defer p.c.Close()
 	connected := time.Now()
 	if p.s.TLS == tlsImplicit {
 		if err := p.handshake(ctx, time.Now()); err != nil {
@@ -300,8 +302,8 @@ func (p *probe) judgeCertificate() {
 			p.add(sdk.Warning, "cert_expiring", "certificate %q expires in %.1f days (%s)", subject(t.Leaf), days, notAfter)
 		}
 	}
-	if t.ChainErr != nil && !p.s.TLSInsecureSkipVerify {
-		p.add(sdk.Critical, "cert_invalid", "certificate is not valid for %s: %v", p.s.ServerName, t.ChainErr)
+	if t.TrustErr != nil && !p.s.TLSInsecureSkipVerify {
+		p.add(sdk.Critical, "cert_invalid", "certificate is not valid for %s: %v", p.s.ServerName, t.TrustErr)
 	}
 }
 

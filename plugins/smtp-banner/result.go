@@ -61,11 +61,11 @@ func (p *probe) okMessage() string {
 	if t := p.tls; t != nil {
 		fmt.Fprintf(&b, " over %s", t.Version)
 		if t.Leaf != nil {
-			trust := "trusted"
+			trust := "a trusted"
 			if t.ChainErr != nil {
-				trust = "untrusted (tls_insecure_skip_verify)"
+				trust = "an untrusted (tls_insecure_skip_verify)"
 			}
-			fmt.Fprintf(&b, " with a %s certificate valid for %.0f more days", trust, t.ExpiryDays)
+			fmt.Fprintf(&b, " with %s certificate valid for %.0f more days", trust, t.ExpiryDays)
 		}
 	}
 	if p.authMech != "" {

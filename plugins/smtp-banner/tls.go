@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"net"
 	"strings"
 	"time"
@@ -14,7 +15,8 @@ type tlsInfo struct {
 	Version    string // "TLS1.3"
 	Cipher     string
 	Leaf       *x509.Certificate
-	ChainErr   error // nil: the chain verifies for the server name
+	ChainErr   error // nil: the chain verifies for the server name now
+	TrustErr   error // ChainErr, less an expiry that cert_expired reports
 	ExpiryDays float64
 }
 
@@ -46,6 +48,13 @@ func inspect(st tls.ConnectionState, roots *x509.CertPool, serverName string, no
 	info.Leaf = st.PeerCertificates[0]
 	info.ExpiryDays = info.Leaf.NotAfter.Sub(now).Hours() / 24
 	info.ChainErr = verifyChain(st.PeerCertificates, roots, serverName, now)
+	info.TrustErr = info.ChainErr
+	var invalid x509.CertificateInvalidError
+	if errors.As(info.ChainErr, &invalid) && invalid.Reason == x509.Expired && now.After(info.Leaf.NotAfter) {
+		// Verify stops at the expiry; look again as of the last valid
+		// moment to find an untrusted issuer or a wrong name as well.
+		info.TrustErr = verifyChain(st.PeerCertificates, roots, serverName, info.Leaf.NotAfter)
+	}
 	return info
 }
 

@@ -107,7 +107,11 @@ func goBuild(dir, importPath string) (string, error) {
 	}
 	// One folder per package directory: two plugins may share a last element.
 	sum := sha256.Sum256([]byte(dir))
-	out := filepath.Join(root, hex.EncodeToString(sum[:6]), "mailmon-check-"+path.Base(importPath))
+	outDir := filepath.Join(root, hex.EncodeToString(sum[:6]))
+	if err := os.MkdirAll(outDir, 0o700); err != nil {
+		return "", fmt.Errorf("build %s: %w", importPath, err)
+	}
+	out := filepath.Join(outDir, "mailmon-check-"+path.Base(importPath))
 	if _, err := goCmd("build", "-o", out, importPath); err != nil {
 		return "", err
 	}

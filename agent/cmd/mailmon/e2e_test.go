@@ -301,7 +301,7 @@ func TestPluginsSampleConfigVersionHelp(t *testing.T) {
 		t.Fatalf("sample-config: exit %d\n%s%s", code, stdout, stderr)
 	}
 	// The sample is a config that loads as it is.
-	sample := writeFile(t, "sample.toml", strings.Replace(stdout, "[agent]", fmt.Sprintf("[agent]\n  plugin_dirs = [%q]", plugins), 1))
+	sample := writeFile(t, "sample.toml", strings.Replace(stdout, "\n[agent]\n", fmt.Sprintf("\n[agent]\n  plugin_dirs = [%q]\n", plugins), 1))
 	if _, stderr, code := runCmd(t, 30*time.Second, mailmon, "config", "check", "--config", sample); code != 0 {
 		t.Errorf("sample config does not load: %s", stderr)
 	}
@@ -541,15 +541,15 @@ func TestReloadAndGracefulShutdown(t *testing.T) {
 	}
 	cfg := writeFile(t, "mailmon.toml", body("first"))
 	a := startAgent(t, mailmon, cfg)
-	// flush_interval is 30s: these lines can only come from the reload's flush.
+	// flush_interval is 30s: lines before it come only from a reload or shutdown flush.
 	a.waitFor(t, "the agent to start", 10*time.Second, func(_, errs string) bool { return strings.Contains(errs, "agent started") })
 	time.Sleep(1500 * time.Millisecond)
 	if err := os.WriteFile(cfg, []byte(body("first", "second")), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	_ = a.cmd.Process.Signal(syscall.SIGHUP)
-	a.waitFor(t, "metrics flushed by the reload, then the new check", 20*time.Second, func(out, _ string) bool {
-		return strings.Contains(out, "check=first") && strings.Contains(out, "check=second")
+	a.waitFor(t, "the reload to flush the old agent's metrics and start the new config", 20*time.Second, func(out, errs string) bool {
+		return strings.Contains(out, "check=first") && strings.Contains(errs, `msg="agent started" checks=2`)
 	})
 	// A broken config on SIGHUP keeps the running one.
 	if err := os.WriteFile(cfg, []byte("[agent\n"), 0o600); err != nil {
@@ -557,12 +557,16 @@ func TestReloadAndGracefulShutdown(t *testing.T) {
 	}
 	_ = a.cmd.Process.Signal(syscall.SIGHUP)
 	a.waitFor(t, "the reload error", 10*time.Second, func(_, errs string) bool { return strings.Contains(errs, "reload failed; keeping the running config") })
+	time.Sleep(1500 * time.Millisecond)
 	before, _ := a.output()
+	if strings.Contains(before, "check=second") {
+		t.Fatalf("the new agent flushed before its flush_interval:\n%s", before)
+	}
 	a.stop(t)
 	after, _ := a.output()
-	// SIGTERM flushes what was buffered (flush_interval 30s has not come).
-	if len(after) <= len(before) || !strings.Contains(after[len(before):], "mailmon_agent") {
-		t.Errorf("shutdown flushed nothing new:\n%s", after[len(before):])
+	// SIGTERM flushes what the running config buffered (flush_interval 30s has not come).
+	if tail := after[len(before):]; !strings.Contains(tail, "check=second") || !strings.Contains(tail, "mailmon_agent") {
+		t.Errorf("shutdown did not flush the buffered metrics:\n%s", tail)
 	}
 	if left := children(a.cmd.Process.Pid, filepath.Join(plugins, "mailmon-check-smtp-banner")); len(left) != 0 {
 		t.Errorf("plugin processes left after shutdown: %v", left)
