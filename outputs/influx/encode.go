@@ -10,15 +10,12 @@ import (
 	serializer "github.com/influxdata/telegraf/plugins/serializers/influx"
 )
 
-// batch is one Write's line protocol: buf holds every line, ends[i] is
-// the end of line i (after its '\n') and metric[i] the index of the
-// metric it came from, so UDP can split on line boundaries and name a
-// line that does not fit.
+// batch is one Write's line protocol: buf holds every line and ends[i]
+// is the end of line i (after its '\n'), so UDP can split on line
+// boundaries.
 type batch struct {
-	buf     []byte
-	ends    []int
-	metric  []int
-	metrics []telegraf.Metric
+	buf  []byte
+	ends []int
 
 	skipped int   // metrics with nothing encodable
 	skipErr error // the first of them
@@ -55,8 +52,8 @@ func newEncoder(uintSupport bool) *encoder {
 
 func (e *encoder) encode(metrics []telegraf.Metric) *batch {
 	b := &e.b
-	*b = batch{buf: b.buf[:0], ends: b.ends[:0], metric: b.metric[:0], metrics: metrics}
-	for i, m := range metrics {
+	*b = batch{buf: b.buf[:0], ends: b.ends[:0]}
+	for _, m := range metrics {
 		b.dropped += e.view.reset(m)
 		line, err := e.ser.Serialize(&e.view)
 		if err != nil {
@@ -68,7 +65,6 @@ func (e *encoder) encode(metrics []telegraf.Metric) *batch {
 		}
 		b.buf = append(b.buf, line...)
 		b.ends = append(b.ends, len(b.buf))
-		b.metric = append(b.metric, i)
 	}
 	e.view.Metric = nil // do not keep the caller's metric alive
 	return b
@@ -117,9 +113,10 @@ func encodable(f *telegraf.Field) bool {
 }
 
 // lineBreaks escapes CR and LF the way the serializer already does in tag
-// values. A raw line break inside a string field is valid line protocol,
-// but Telegraf's socket_listener (tcp, unix) and execd split their input
-// at newlines before parsing, which would lose the metric.
+// values, in every mode so that a value does not depend on the transport.
+// A raw line break inside a string field is valid line protocol, but
+// Telegraf's socket_listener over tcp and unix splits its input at
+// newlines before parsing, which would lose the metric.
 var lineBreaks = strings.NewReplacer("\n", `\n`, "\r", `\r`)
 
 func escapeLineBreaks(s string) string { return lineBreaks.Replace(s) }

@@ -48,7 +48,7 @@ type probe struct {
 
 	greeting  *reply
 	firstEHLO extensions
-	ehlo      extensions // the last EHLO's, nil after a HELO fallback
+	ehlo      extensions // the last EHLO's; empty after a HELO fallback
 	tls       *tlsInfo
 	authMech  string
 }
@@ -264,7 +264,7 @@ func (p *probe) startTLS(ctx context.Context) error {
 // handshake runs the TLS handshake on the current connection, records the
 // session and certificate, and judges the certificate.
 func (p *probe) handshake(ctx context.Context, began time.Time) error {
-	tc, err := handshake(ctx, p.c.Conn, p.s)
+	tc, err := clientHandshake(ctx, p.c.Conn, p.s)
 	if err != nil {
 		if isTimeout(err) {
 			return p.timeout("the TLS handshake")

@@ -20,10 +20,10 @@ type tlsInfo struct {
 	ExpiryDays float64
 }
 
-// handshake runs a TLS client handshake on c. Verification is switched off
+// clientHandshake runs a TLS client handshake on c. Verification is switched off
 // in crypto/tls and done by verifyChain afterwards, so that an untrusted
 // certificate is a measured result instead of a failed handshake.
-func handshake(ctx context.Context, c net.Conn, s *settings) (*tls.Conn, error) {
+func clientHandshake(ctx context.Context, c net.Conn, s *settings) (*tls.Conn, error) {
 	tc := tls.Client(c, &tls.Config{
 		ServerName:         s.ServerName,
 		InsecureSkipVerify: true, //nolint:gosec // verified by verifyChain
@@ -83,8 +83,4 @@ func subject(c *x509.Certificate) string {
 	return ""
 }
 
-type tlsError string
-
-func (e tlsError) Error() string { return string(e) }
-
-const errNoCertificate = tlsError("server sent no certificate")
+var errNoCertificate = errors.New("server sent no certificate")

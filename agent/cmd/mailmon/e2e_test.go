@@ -572,3 +572,21 @@ func TestReloadAndGracefulShutdown(t *testing.T) {
 		t.Errorf("plugin processes left after shutdown: %v", left)
 	}
 }
+
+// The shipped configs are valid against the real plugins.
+func TestShippedConfigsAreValid(t *testing.T) {
+	testenv.Integration(t)
+	mailmon, plugins := binaries(t)
+	env := testenv.MailStack(t)
+	t.Setenv("MAILMON_AGENT__PLUGIN_DIRS", plugins)
+	t.Setenv("MAILMON_SUBMISSION_PASSWORD", "x")
+	t.Setenv("MAILSTACK_CA", env["MAILSTACK_CA"])
+	t.Setenv("MAILSTACK_PASS", env["MAILSTACK_PASS"])
+	for _, name := range []string{"mailmon.toml", "demo.toml"} {
+		path := filepath.Join(testenv.RepoRoot(), "configs", name)
+		stdout, stderr, code := runCmd(t, 30*time.Second, mailmon, "config", "check", "--config", path)
+		if code != 0 || !strings.Contains(stdout, ": OK (") {
+			t.Errorf("configs/%s: exit %d\n%s%s", name, code, stdout, stderr)
+		}
+	}
+}
