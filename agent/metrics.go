@@ -16,7 +16,7 @@ import (
 const (
 	ReasonPluginCrashed = "plugin_crashed"
 	ReasonPluginDown    = "plugin_unavailable"
-	ReasonTimeout       = "timeout"
+	ReasonTimeout       = "check_timeout"
 	ReasonCheckError    = "check_error"
 )
 

@@ -31,7 +31,8 @@ const (
 	authMechanismDefault = ""
 )
 
-// Config is one instance's options, as decoded from JSON.
+// Config is one instance's options, as decoded from JSON; README.md
+// documents each one.
 type Config struct {
 	Address               string       `json:"address"`
 	TLS                   string       `json:"tls"`

@@ -218,8 +218,12 @@ func (p *probe) helo(ehloRep *reply) error {
 	}
 	rep, err := p.c.cmd("HELO " + p.s.HeloName)
 	if err != nil {
-		rejected.msg += fmt.Sprintf(", and HELO got no reply (%v)", unwrapOp(err))
 		rejected.intact = false
+		if isClosed(err) {
+			rejected.msg += ", and the server closed the connection"
+		} else {
+			rejected.msg += fmt.Sprintf(", and HELO got no reply: %v", unwrapOp(err))
+		}
 		return rejected
 	}
 	p.lastCode = rep.Code

@@ -181,7 +181,7 @@ func TestStartTLSInjection(t *testing.T) {
 		s.greet()
 		s.ehlo("STARTTLS")
 		s.expect("STARTTLS")
-		s.send("220 2.0.0 Ready to start TLS", "250 injected")
+		s.send("220 2.0.0 Ready to start TLS\r\n250 injected") // one write
 		s.read()
 	})
 	res := check(t, map[string]any{"address": addr}, 5*time.Second)
@@ -403,8 +403,8 @@ func TestConnectFailed(t *testing.T) {
 	}
 }
 
-// ip_version restricts the resolved addresses: "localhost" must reach the
-// IPv4 listener with "4".
+// ip_version restricts the resolved addresses: "localhost" reaches the
+// IPv4-only listener with "4" and must not with "6".
 func TestIPVersion(t *testing.T) {
 	addr := serve(t, func(s *session) {
 		s.greet()
@@ -412,7 +412,9 @@ func TestIPVersion(t *testing.T) {
 		s.quit()
 	})
 	_, port, _ := net.SplitHostPort(addr)
-	res := check(t, plain("localhost:"+port, "ip_version", "4"), 5*time.Second)
+	res := check(t, plain("localhost:"+port, "ip_version", "6"), 5*time.Second)
+	wantResult(t, res, sdk.Critical, "connect_failed", "cannot connect to localhost:"+port)
+	res = check(t, plain("localhost:"+port, "ip_version", "4"), 5*time.Second)
 	wantResult(t, res, sdk.OK, "ok")
 }
 
@@ -435,4 +437,67 @@ func TestRunCanceled(t *testing.T) {
 	if err == nil {
 		t.Errorf("canceled run returned %+v, want an error", res)
 	}
+}
+
+func TestParseEHLO(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		lines    []string
+		keywords string
+		mechs    string
+	}{
+		{"plain", []string{"mx hello", "PIPELINING", "size 1000", "AUTH PLAIN LOGIN"}, "AUTH PIPELINING SIZE", "PLAIN LOGIN"},
+		{"old AUTH= only", []string{"mx", "AUTH=LOGIN PLAIN"}, "AUTH", "LOGIN PLAIN"},
+		{"both forms", []string{"mx", "AUTH=LOGIN", "auth plain cram-md5"}, "AUTH", "PLAIN CRAM-MD5"},
+		{"no extensions", []string{"mx"}, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ext := parseEHLO(&reply{Code: 250, Lines: tc.lines})
+			wantEq(t, "keywords", strings.Join(ext.Keywords(), " "), tc.keywords)
+			wantEq(t, "mechanisms", strings.Join(ext.AuthMechanisms(), " "), tc.mechs)
+		})
+	}
+}
+
+func TestReplyLimits(t *testing.T) {
+	for _, tc := range []struct {
+		name, reason, want string
+		script             func(s *session)
+	}{
+		{"line too long", "protocol_error", "the greeting: protocol error: reply line longer than 4096 bytes",
+			func(s *session) { s.send("220 " + strings.Repeat("x", 5000)); s.read() }},
+		{"closed inside a multi-line reply", "connection_closed", "server closed the connection during the greeting",
+			func(s *session) { s.send("220-first line") }},
+		{"closed mid-line", "connection_closed", "server closed the connection during the greeting",
+			func(s *session) { _, _ = s.c.Write([]byte("220 no line end")) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := check(t, plain(serve(t, tc.script)), 5*time.Second)
+			wantResult(t, res, sdk.Critical, tc.reason, tc.want)
+		})
+	}
+}
+
+// A server that hangs up after refusing EHLO: the EHLO reply is reported.
+func TestEHLORejectedThenClosed(t *testing.T) {
+	addr := serve(t, func(s *session) {
+		s.greet()
+		s.expect("EHLO mailmon.invalid")
+		s.send("554 5.7.1 no")
+	})
+	res := check(t, plain(addr), 5*time.Second)
+	wantResult(t, res, sdk.Critical, "ehlo_rejected", "EHLO rejected: 554 5.7.1 no, and the server closed the connection")
+	wantField(t, fields(t, res), "reply_code", int64(554))
+}
+
+func TestQuitOtherReply(t *testing.T) {
+	addr := serve(t, func(s *session) {
+		s.greet()
+		s.ehlo()
+		s.expect("QUIT")
+		s.send("250 2.0.0 ok")
+	})
+	res := check(t, plain(addr), 5*time.Second)
+	wantResult(t, res, sdk.OK, "ok", "note: QUIT answered 250 2.0.0 ok instead of 221")
+	wantField(t, fields(t, res), "reply_code", int64(250))
 }

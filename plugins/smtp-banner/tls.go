@@ -20,9 +20,9 @@ type tlsInfo struct {
 	ExpiryDays float64
 }
 
-// clientHandshake runs a TLS client handshake on c. Verification is switched off
-// in crypto/tls and done by verifyChain afterwards, so that an untrusted
-// certificate is a measured result instead of a failed handshake.
+// clientHandshake runs a TLS client handshake on c. Verification is
+// switched off in crypto/tls and done by verifyChain afterwards, so that
+// an untrusted certificate is a measured result, not a failed handshake.
 func clientHandshake(ctx context.Context, c net.Conn, s *settings) (*tls.Conn, error) {
 	tc := tls.Client(c, &tls.Config{
 		ServerName:         s.ServerName,
