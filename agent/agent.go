@@ -11,7 +11,9 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,6 +39,8 @@ type Agent struct {
 	plugins   map[string]*supervised // by check type
 	instances []*instance
 	outputs   []*runningOutput
+	alertOuts []*alertOutput
+	alerts    *alerter // while Run runs, if there are alert outputs
 	sem       chan struct{}
 	started   time.Time
 
@@ -102,15 +106,44 @@ func (a *Agent) Setup(ctx context.Context, only Filter, withOutputs bool) error 
 		return nil
 	}
 	for _, oc := range a.cfg.Outputs {
-		out, err := a.newOutput(oc)
-		if err != nil {
+		if err := a.addOutput(oc); err != nil {
 			return err
 		}
-		mo, ok := out.(outputs.MetricOutput)
-		if !ok {
-			return &config.Error{File: a.cfg.File, Key: oc.Key, Err: errors.New("not a metric output")}
-		}
+	}
+	return nil
+}
+
+// addOutput builds one output; it may take metrics, alerts or both, and
+// the common keys of the other kind are refused.
+func (a *Agent) addOutput(oc config.Output) error {
+	out, err := a.newOutput(oc)
+	if err != nil {
+		return err
+	}
+	mo, isMetric := out.(outputs.MetricOutput)
+	ao, isAlert := out.(outputs.AlertOutput)
+	switch {
+	case !isMetric && len(oc.MetricKeys) > 0:
+		return &config.Error{File: a.cfg.File, Key: oc.Key + "." + oc.MetricKeys[0], Err: errors.New("only for metric outputs: this output sends alerts")}
+	case !isAlert && len(oc.AlertKeys) > 0:
+		return &config.Error{File: a.cfg.File, Key: oc.Key + "." + oc.AlertKeys[0], Err: errors.New("only for alert outputs: this output writes metrics")}
+	case !isMetric && !isAlert:
+		return &config.Error{File: a.cfg.File, Key: oc.Key, Err: errors.New("output takes neither metrics nor alerts")}
+	}
+	if isMetric {
 		a.outputs = append(a.outputs, newRunningOutput(oc.Key, mo, oc.MetricBufferLimit, oc.MetricBatchSize, oc.FlushInterval, a.log))
+	}
+	if isAlert {
+		if su, ok := out.(outputs.StateDirUser); ok {
+			dir := filepath.Join(a.cfg.Alerting.StateDir, "outputs", strings.NewReplacer("[", "-", "]", "", ".", "-").Replace(oc.Key))
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return &config.Error{File: a.cfg.File, Key: "alerting.state_dir", Err: err}
+			}
+			if err := su.SetStateDir(dir); err != nil {
+				return &config.Error{File: a.cfg.File, Key: oc.Key, Err: err}
+			}
+		}
+		a.alertOuts = append(a.alertOuts, newAlertOutput(oc, ao))
 	}
 	return nil
 }
@@ -262,6 +295,19 @@ func (a *Agent) Run(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var outWG, wg sync.WaitGroup
+	if len(a.alertOuts) > 0 {
+		al, err := openAlerter(a.cfg, a.alertOuts, a.log)
+		if err != nil {
+			a.Close()
+			return err
+		}
+		a.alerts = al
+		defer al.close()
+		for _, o := range a.alertOuts {
+			wg.Add(1)
+			go func() { defer wg.Done(); al.deliver(runCtx, o) }()
+		}
+	}
 	outCtx, stopOutputs := context.WithCancel(context.Background())
 	for _, o := range a.outputs {
 		outWG.Add(1)
@@ -318,6 +364,9 @@ func (a *Agent) schedule(ctx context.Context, inst *instance) {
 		}
 		a.log.Debug("check ran", "instance", inst.cfg.Name, "status", r.Result.Status, "reason", r.Result.Reason, "duration", r.Duration)
 		a.emit(r.Metrics)
+		if a.alerts != nil {
+			a.alerts.observe(inst.cfg, r)
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -389,6 +438,15 @@ func (a *Agent) statsMetrics() []telegraf.Metric {
 		st.written += s.written
 		st.errors += s.errors
 	}
+	var queued, sent, dropped, aerrs int64
+	for _, o := range a.alertOuts {
+		if a.alerts != nil {
+			queued += int64(a.alerts.j.Len(o.key))
+		}
+		sent += int64(o.sent.Load())
+		dropped += int64(o.dropped.Load())
+		aerrs += int64(o.errors.Load())
+	}
 	ms = append(ms, metric.New("mailmon_agent",
 		map[string]string{"host": a.cfg.Agent.Hostname},
 		map[string]any{
@@ -402,6 +460,10 @@ func (a *Agent) statsMetrics() []telegraf.Metric {
 			"metrics_written_total": int64(st.written),
 			"output_errors_total":   int64(st.errors),
 			"uptime_seconds":        now.Sub(a.started).Seconds(),
+			"alerts_queued":         queued,
+			"alerts_sent_total":     sent,
+			"alerts_dropped_total":  dropped,
+			"alert_errors_total":    aerrs,
 		}, now))
 	return ms
 }

@@ -102,8 +102,13 @@ func nextBackoff(cur time.Duration) time.Duration {
 	} else {
 		cur = min(cur*2, outputBackoffMax)
 	}
-	// Up to 20% jitter.
-	return cur - time.Duration(rand.Int64N(int64(cur)/5+1))
+	return jitter(cur)
+}
+
+// jitter takes up to 20% off d, so agents that failed together do not
+// retry together.
+func jitter(d time.Duration) time.Duration {
+	return d - time.Duration(rand.Int64N(int64(d)/5+1))
 }
 
 // flush writes every buffered batch, stopping at the first failure; the

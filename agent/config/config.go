@@ -32,10 +32,11 @@ const EnvPrefix = "MAILMON_"
 // Config is a loaded, validated configuration.
 type Config struct {
 	// File is the path the config was read from, for error messages.
-	File    string
-	Agent   Agent
-	Checks  []Check
-	Outputs []Output
+	File     string
+	Agent    Agent
+	Alerting Alerting
+	Checks   []Check
+	Outputs  []Output
 }
 
 // Agent is the [agent] table.
@@ -68,6 +69,9 @@ type Check struct {
 	Interval time.Duration
 	Timeout  time.Duration
 	Tags     map[string]string
+	// Alerts false keeps the check out of alerting.
+	Alerts bool
+	Policy Policy
 	// Options are the plugin's own keys, passed to it as JSON.
 	Options map[string]any
 }
@@ -81,6 +85,16 @@ type Output struct {
 	MetricBufferLimit int
 	MetricBatchSize   int
 	FlushInterval     time.Duration
+	// MetricKeys and AlertKeys name the common keys set in the table, so
+	// the agent can refuse them on outputs of the other kind.
+	MetricKeys []string
+	AlertKeys  []string
+	// Statuses and Checks route alerts: which statuses trigger through
+	// this output, and which instances (names or globs; empty = all).
+	Statuses []string
+	Checks   []string
+	// QueueLimit bounds the output's alert queue on disk.
+	QueueLimit int
 	// Options are the output's own keys.
 	Options map[string]any
 }
@@ -179,9 +193,9 @@ func FromMap(path string, raw map[string]any) (*Config, error) {
 	d := &decoder{file: path}
 	for _, top := range sortedKeys(raw) {
 		switch top {
-		case "agent", "checks", "outputs":
+		case "agent", "checks", "outputs", "alerting":
 		default:
-			return nil, d.errorf(top, "unknown section (want agent, checks or outputs)")
+			return nil, d.errorf(top, "unknown section (want agent, alerting, checks or outputs)")
 		}
 	}
 	if err := resolveSecrets(path, "", raw); err != nil {
@@ -191,7 +205,10 @@ func FromMap(path string, raw map[string]any) (*Config, error) {
 	if c.Agent, err = d.agent(raw["agent"]); err != nil {
 		return nil, err
 	}
-	if c.Checks, err = d.checks(raw["checks"], c.Agent); err != nil {
+	if c.Alerting, err = d.alerting(raw["alerting"]); err != nil {
+		return nil, err
+	}
+	if c.Checks, err = d.checks(raw["checks"], c.Agent, c.Alerting.Policy); err != nil {
 		return nil, err
 	}
 	if c.Outputs, err = d.outputs(raw["outputs"]); err != nil {
@@ -292,7 +309,7 @@ var (
 	instanceRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:@-]*$`)
 )
 
-func (d *decoder) checks(v any, a Agent) ([]Check, error) {
+func (d *decoder) checks(v any, a Agent, p Policy) ([]Check, error) {
 	if v == nil {
 		return nil, nil
 	}
@@ -312,7 +329,7 @@ func (d *decoder) checks(v any, a Agent) ([]Check, error) {
 		seen := map[string]string{}
 		for i, tbl := range list {
 			key := fmt.Sprintf("checks.%s[%d]", typ, i)
-			c, err := d.check(typ, key, tbl, a)
+			c, err := d.check(typ, key, tbl, a, p)
 			if err != nil {
 				return nil, err
 			}
@@ -326,8 +343,8 @@ func (d *decoder) checks(v any, a Agent) ([]Check, error) {
 	return out, nil
 }
 
-func (d *decoder) check(typ, key string, t map[string]any, a Agent) (Check, error) {
-	c := Check{Type: typ, Key: key, Enabled: true, Interval: a.Interval, Timeout: a.Timeout, Options: map[string]any{}}
+func (d *decoder) check(typ, key string, t map[string]any, a Agent, p Policy) (Check, error) {
+	c := Check{Type: typ, Key: key, Enabled: true, Alerts: true, Policy: p, Interval: a.Interval, Timeout: a.Timeout, Options: map[string]any{}}
 	timeoutSet := false
 	for _, k := range sortedKeys(t) {
 		val := t[k]
@@ -352,12 +369,24 @@ func (d *decoder) check(typ, key string, t map[string]any, a Agent) (Check, erro
 			timeoutSet = true
 		case "tags":
 			c.Tags, err = d.strMap(fk, val)
+		case "alerts":
+			b, ok := val.(bool)
+			if !ok {
+				err = d.errorf(fk, "expected true or false, got %s", describe(val))
+			}
+			c.Alerts = b
 		default:
-			c.Options[k] = val
+			var handled bool
+			if handled, err = d.policyKey(&c.Policy, key, k, val); !handled {
+				c.Options[k] = val
+			}
 		}
 		if err != nil {
 			return c, err
 		}
+	}
+	if err := d.checkPolicy(key, c.Policy); err != nil {
+		return c, err
 	}
 	if c.Name == "" {
 		c.Name = typ
@@ -396,7 +425,8 @@ func (d *decoder) outputs(v any) ([]Output, error) {
 		}
 		for i, tbl := range list {
 			key := fmt.Sprintf("outputs.%s[%d]", typ, i)
-			o := Output{Type: typ, Key: key, MetricBufferLimit: 10000, MetricBatchSize: 1000, FlushInterval: 10 * time.Second, Options: map[string]any{}}
+			o := Output{Type: typ, Key: key, MetricBufferLimit: 10000, MetricBatchSize: 1000, FlushInterval: 10 * time.Second,
+				Statuses: []string{"WARNING", "CRITICAL", "UNKNOWN"}, QueueLimit: 1000, Options: map[string]any{}}
 			for _, k := range sortedKeys(tbl) {
 				fk := key + "." + k
 				val := tbl[k]
@@ -404,10 +434,22 @@ func (d *decoder) outputs(v any) ([]Output, error) {
 				switch k {
 				case "metric_buffer_limit":
 					o.MetricBufferLimit, err = d.positiveInt(fk, val)
+					o.MetricKeys = append(o.MetricKeys, k)
 				case "metric_batch_size":
 					o.MetricBatchSize, err = d.positiveInt(fk, val)
+					o.MetricKeys = append(o.MetricKeys, k)
 				case "flush_interval":
 					o.FlushInterval, err = d.duration(fk, val, true)
+					o.MetricKeys = append(o.MetricKeys, k)
+				case "statuses":
+					o.Statuses, err = d.statuses(fk, val)
+					o.AlertKeys = append(o.AlertKeys, k)
+				case "checks":
+					o.Checks, err = d.strList(fk, val)
+					o.AlertKeys = append(o.AlertKeys, k)
+				case "queue_limit":
+					o.QueueLimit, err = d.positiveInt(fk, val)
+					o.AlertKeys = append(o.AlertKeys, k)
 				default:
 					o.Options[k] = val
 				}

@@ -48,7 +48,7 @@ func TestLoadIssueConfig(t *testing.T) {
 		t.Errorf("plugin_dirs = %v", c.Agent.PluginDirs)
 	}
 	want := Check{
-		Type: "smtp-banner", Key: "checks.smtp-banner[0]", Name: "mx-starttls", Enabled: true,
+		Type: "smtp-banner", Key: "checks.smtp-banner[0]", Name: "mx-starttls", Enabled: true, Alerts: true, Policy: DefaultPolicy(),
 		Interval: 30 * time.Second, Timeout: 10 * time.Second,
 		Options: map[string]any{"address": "127.0.0.1:2525", "tls": "starttls"},
 	}
@@ -152,7 +152,7 @@ func TestBadConfigs(t *testing.T) {
 		name, body, env, want string
 	}{
 		{"unknown agent key", "[agent]\nintervl = \"30s\"\n", "", "F: agent.intervl: unknown key"},
-		{"unknown section", "[agnet]\n", "", "F: agnet: unknown section (want agent, checks or outputs)"},
+		{"unknown section", "[agnet]\n", "", "F: agnet: unknown section (want agent, alerting, checks or outputs)"},
 		{"bad duration", "[[checks.smtp-banner]]\ninterval = \"30 s\"\n", "", `F: checks.smtp-banner[0].interval: invalid duration "30 s" (want a number with a unit, e.g. "30s")`},
 		{"duration not a string", "[agent]\ninterval = 30\n", "", `F: agent.interval: expected a duration string like "30s", got number 30`},
 		{"zero interval", "[agent]\ninterval = \"0s\"\n", "", `F: agent.interval: duration "0s" must be positive`},
@@ -169,6 +169,16 @@ func TestBadConfigs(t *testing.T) {
 		{"negative buffer", "[[outputs.influx]]\nmetric_buffer_limit = -1\n", "", "F: outputs.influx[0].metric_buffer_limit: must be greater than 0, got -1"},
 		{"bad env override", "", "MAILMON_AGENT__INTERVAL=soon", `F: agent.interval (from $MAILMON_AGENT__INTERVAL): invalid duration "soon" (want a number with a unit, e.g. "30s")`},
 		{"unknown env key", "", "MAILMON_AGENT__NOPE=1", "F: agent.nope (from $MAILMON_AGENT__NOPE): unknown key"},
+		{"alert_after zero", "[[checks.x]]\nalert_after = 0\n", "", "F: checks.x[0].alert_after: must be greater than 0, got 0"},
+		{"flap low over high", "[alerting]\nflap_low = 0.6\n", "", "F: alerting.flap_low: 0.6 is above flap_high 0.5"},
+		{"flap fraction", "[alerting]\nflap_high = 2\n", "", "F: alerting.flap_high: 2 is not between 0 (excluded) and 1"},
+		{"unknown alerting key", "[alerting]\nalert_aftr = 1\n", "", "F: alerting.alert_aftr: unknown key"},
+		{"bad status route", "[[outputs.slack]]\nstatuses = [\"critcal\"]\n", "", `F: outputs.slack[0].statuses: "critcal" is not WARNING, CRITICAL or UNKNOWN`},
+		{"window half period", "[[alerting.maintenance]]\nstart = 2026-12-01T22:00:00Z\n", "", "F: alerting.maintenance[0]: start and end go together"},
+		{"window end before start", "[[alerting.maintenance]]\nstart = 2026-12-01T22:00:00Z\nend = 2026-12-01T21:00:00Z\n", "", "F: alerting.maintenance[0].end: is not after start"},
+		{"window bad day", "[[alerting.maintenance]]\ndays = [\"sunday\"]\nfrom = \"02:00\"\nto = \"04:00\"\n", "", `F: alerting.maintenance[0].days: "sunday" is not a day (sun, mon, tue, wed, thu, fri, sat)`},
+		{"window bad clock", "[[alerting.maintenance]]\nfrom = \"2am\"\nto = \"04:00\"\n", "", `F: alerting.maintenance[0].from: invalid time of day "2am" (want HH:MM)`},
+		{"window bad zone", "[[alerting.maintenance]]\nfrom = \"02:00\"\nto = \"04:00\"\ntimezone = \"Mars/Olympus\"\n", "", `F: alerting.maintenance[0].timezone: unknown time zone "Mars/Olympus"`},
 		{"toml syntax", "[agent\n", "", "F: parse: toml: "},
 	}
 	for _, tc := range cases {
@@ -201,5 +211,71 @@ func TestMissingFile(t *testing.T) {
 	_, err := Load("/nonexistent/mailmon.toml")
 	if err == nil || err.Error() != "/nonexistent/mailmon.toml: cannot read config: no such file or directory" {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestAlertingConfig(t *testing.T) {
+	c, err := Load(write(t, "m.toml", `
+[alerting]
+state_dir = "/tmp/x"
+alert_after = 3
+renotify_interval = "4h"
+maintenance_file = "/etc/mailmon/maintenance"
+[[alerting.maintenance]]
+name = "upgrade"
+checks = ["mx-*"]
+start = 2026-12-01T22:00:00Z
+end = "2026-12-02T02:00:00Z"
+[[alerting.maintenance]]
+days = ["sat"]
+from = "22:00"
+to = "02:00"
+timezone = "Europe/Berlin"
+[[checks.smtp-banner]]
+name = "mx-1"
+recover_after = 2
+alerts = false
+[[outputs.pagerduty]]
+statuses = ["critical"]
+checks = ["mx-*"]
+queue_limit = 50
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.Alerting.Policy
+	if c.Alerting.StateDir != "/tmp/x" || p.AlertAfter != 3 || p.Renotify != 4*time.Hour || p.RecoverAfter != 1 {
+		t.Errorf("alerting = %+v", c.Alerting)
+	}
+	ch := c.Checks[0]
+	if ch.Policy.AlertAfter != 3 || ch.Policy.RecoverAfter != 2 || ch.Alerts || len(ch.Options) != 0 {
+		t.Errorf("check policy = %+v alerts=%v options=%v", ch.Policy, ch.Alerts, ch.Options)
+	}
+	o := c.Outputs[0]
+	if !reflect.DeepEqual(o.Statuses, []string{"CRITICAL"}) || !reflect.DeepEqual(o.Checks, []string{"mx-*"}) || o.QueueLimit != 50 || len(o.AlertKeys) != 3 {
+		t.Errorf("output routing = %+v", o)
+	}
+	match := func(ps []string, n string) bool { return ps[0] == "mx-*" && strings.HasPrefix(n, "mx-") }
+	up := c.Alerting.Maintenance[0]
+	if !up.Active(time.Date(2026, 12, 1, 23, 0, 0, 0, time.UTC), "mx-1", match) ||
+		up.Active(time.Date(2026, 12, 2, 2, 0, 0, 0, time.UTC), "mx-1", match) ||
+		up.Active(time.Date(2026, 12, 1, 23, 0, 0, 0, time.UTC), "other", match) {
+		t.Error("fixed window boundaries wrong")
+	}
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	weekly := c.Alerting.Maintenance[1]
+	for _, tc := range []struct {
+		t    time.Time
+		want bool
+	}{
+		{time.Date(2026, 11, 28, 21, 59, 0, 0, berlin), false}, // Saturday before
+		{time.Date(2026, 11, 28, 22, 0, 0, 0, berlin), true},
+		{time.Date(2026, 11, 29, 1, 59, 0, 0, berlin), true}, // Sunday small hours
+		{time.Date(2026, 11, 29, 2, 0, 0, 0, berlin), false},
+		{time.Date(2026, 11, 29, 23, 0, 0, 0, berlin), false}, // Sunday night is not Saturday
+	} {
+		if got := weekly.Active(tc.t, "any", match); got != tc.want {
+			t.Errorf("weekly window at %s: %v, want %v", tc.t, got, tc.want)
+		}
 	}
 }

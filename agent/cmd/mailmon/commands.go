@@ -131,6 +131,7 @@ func cmdRun(args []string, _, stderr io.Writer) int {
 func cmdTest(args []string, stdout, stderr io.Writer) int {
 	fs, path := flags("test", "Run every enabled check once (or those named by --check), print their line\nprotocol on stdout and a status table on stderr. The exit code is the worst\nstatus: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (Nagios plugin style).", stderr)
 	only := fs.String("check", "", "run only the check instances with this `NAME` (instance name or check type)")
+	alerts := fs.Bool("alerts", false, "instead of running checks, send a test trigger and resolve through every alert output")
 	if code := parse(fs, args); code >= 0 {
 		return code
 	}
@@ -140,6 +141,9 @@ func cmdTest(args []string, stdout, stderr io.Writer) int {
 		return 3
 	}
 	log := newLogger(cfg, stderr)
+	if *alerts {
+		return testAlerts(cfg, log, stdout, stderr)
+	}
 	var filter agent.Filter
 	if *only != "" {
 		filter = func(c config.Check) bool { return c.Name == *only || c.Type == *only }
@@ -173,6 +177,35 @@ func cmdTest(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return printTable(stderr, reports)
+}
+
+// testAlerts sends a test trigger and resolve through every alert output
+// and says, per output, whether it went through.
+func testAlerts(cfg *config.Config, log *slog.Logger, stdout, stderr io.Writer) int {
+	a := agent.New(cfg, log)
+	defer a.Close()
+	if err := a.Setup(context.Background(), func(config.Check) bool { return false }, true); err != nil {
+		fmt.Fprintln(stderr, "mailmon:", err)
+		return 3
+	}
+	keys := a.AlertOutputs()
+	if len(keys) == 0 {
+		fmt.Fprintf(stderr, "mailmon: %s: no alert outputs configured\n", cfg.File)
+		return 3
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer cancel()
+	errs := a.SendTestAlerts(ctx)
+	code := 0
+	for _, k := range keys {
+		if err := errs[k]; err != nil {
+			fmt.Fprintf(stdout, "%s: FAILED: %v\n", k, err)
+			code = 2
+			continue
+		}
+		fmt.Fprintf(stdout, "%s: test trigger and resolve delivered\n", k)
+	}
+	return code
 }
 
 func anyCheck(cfg *config.Config, f agent.Filter) bool {
