@@ -108,7 +108,7 @@ func TestFlappingSuppressesAndSaysSo(t *testing.T) {
 	}
 	start := strings.Index(s, "flapping:")
 	end := strings.Index(s, "flapping_end")
-	if between := s[start+len("flapping:"):end]; strings.Contains(between, "trigger") || strings.Contains(between, "resolve") {
+	if between := s[start+len("flapping:") : end]; strings.Contains(between, "trigger") || strings.Contains(between, "resolve") {
 		t.Errorf("notifications while flapping: %v", got)
 	}
 	// After it settles on CRITICAL the open state is what receivers know.
