@@ -582,8 +582,20 @@ func TestShippedConfigsAreValid(t *testing.T) {
 	t.Setenv("MAILMON_SUBMISSION_PASSWORD", "x")
 	t.Setenv("MAILSTACK_CA", env["MAILSTACK_CA"])
 	t.Setenv("MAILSTACK_PASS", env["MAILSTACK_PASS"])
+	// Secret files and the state folder are moved into a temp folder.
+	secrets := t.TempDir()
+	for _, f := range []string{"pagerduty-routing-key", "slack-bot-token"} {
+		if err := os.WriteFile(filepath.Join(secrets, f), []byte("x\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, name := range []string{"mailmon.toml", "demo.toml"} {
-		path := filepath.Join(testenv.RepoRoot(), "configs", name)
+		b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "configs", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := strings.NewReplacer("/etc/mailmon/secrets", secrets, "/var/lib/mailmon", t.TempDir()).Replace(string(b))
+		path := writeFile(t, name, body)
 		stdout, stderr, code := runCmd(t, 30*time.Second, mailmon, "config", "check", "--config", path)
 		if code != 0 || !strings.Contains(stdout, ": OK (") {
 			t.Errorf("configs/%s: exit %d\n%s%s", name, code, stdout, stderr)
