@@ -16,7 +16,10 @@
 // instance's options as JSON; Configure decodes, validates and sets
 // defaults, and must not touch the network. Then the agent calls Run on
 // every interval, with a context whose deadline is the instance's timeout;
-// Run probes the target once and honours the context. Runs of one instance
+// Run probes the target once and honours the context. When the deadline
+// passes, a Result that says so (reason "timeout", with what was measured)
+// is more useful than ctx's error, and the agent waits a moment for it
+// (host.RunGrace). Runs of one instance
 // never overlap, but several instances of one check live in the same
 // process and run at the same time, so a check keeps all of its state in
 // its value and none in package variables. A check that holds resources

@@ -112,7 +112,9 @@ func goBuild(dir, importPath string) (string, error) {
 		return "", fmt.Errorf("build %s: %w", importPath, err)
 	}
 	out := filepath.Join(outDir, "mailmon-check-"+path.Base(importPath))
-	if _, err := goCmd("build", "-o", out, importPath); err != nil {
+	// Without DWARF (-w) the link takes a third less time; stack traces
+	// keep their file and line.
+	if _, err := goCmd("build", "-ldflags=-w", "-o", out, importPath); err != nil {
 		return "", err
 	}
 	// The host refuses group- or world-writable plugins, whatever the umask.

@@ -290,6 +290,9 @@ func (p *Plugin) Run(ctx context.Context, instance string) (*sdk.Result, error) 
 		// A check that honours ctx may answer just before the deadline
 		// reaches this side: keep the error recognisable as a timeout.
 		if ctx.Err() != nil {
+			if resp.Error == ctx.Err().Error() {
+				return nil, fmt.Errorf("run: %w", ctx.Err())
+			}
 			return nil, fmt.Errorf("run: %s: %w", resp.Error, ctx.Err())
 		}
 		return nil, errors.New(resp.Error)
