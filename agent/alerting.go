@@ -36,6 +36,8 @@ type alertOutput struct {
 	checks   []string
 	limit    int
 	wake     chan struct{}
+	// backoffMin and backoffMax bound the retry delay.
+	backoffMin, backoffMax time.Duration
 
 	sent, dropped, errors atomic.Uint64
 }
@@ -45,7 +47,8 @@ func newAlertOutput(oc config.Output, out outputs.AlertOutput) *alertOutput {
 	for _, s := range oc.Statuses {
 		st[s] = true
 	}
-	return &alertOutput{key: oc.Key, out: out, statuses: st, checks: oc.Checks, limit: oc.QueueLimit, wake: make(chan struct{}, 1)}
+	return &alertOutput{key: oc.Key, out: out, statuses: st, checks: oc.Checks, limit: oc.QueueLimit, wake: make(chan struct{}, 1),
+		backoffMin: alertBackoffMin, backoffMax: alertBackoffMax}
 }
 
 func (o *alertOutput) poke() {
@@ -269,7 +272,7 @@ func (al *alerter) deliver(ctx context.Context, o *alertOutput) {
 		o.errors.Add(1)
 		wait, ok := outputs.RetryAfter(err)
 		if !ok {
-			backoff = nextAlertBackoff(backoff)
+			backoff = o.nextBackoff(backoff)
 			wait = backoff
 		}
 		al.log.Warn("alert delivery failed; will retry", "output", o.key, "err", err, "retry_in", wait.Round(time.Millisecond), "queued", al.j.Len(o.key))
@@ -281,11 +284,11 @@ func (al *alerter) deliver(ctx context.Context, o *alertOutput) {
 	}
 }
 
-func nextAlertBackoff(cur time.Duration) time.Duration {
+func (o *alertOutput) nextBackoff(cur time.Duration) time.Duration {
 	if cur == 0 {
-		cur = alertBackoffMin
+		cur = o.backoffMin
 	} else {
-		cur = min(cur*2, alertBackoffMax)
+		cur = min(cur*2, o.backoffMax)
 	}
 	return jitter(cur)
 }

@@ -131,6 +131,43 @@ func TestOutageThenRecoveryDeliversEveryEventOnceInOrder(t *testing.T) {
 
 type outputsEventID struct{ id, typ, inst string }
 
+// A receiver that answers 500 for a long stretch (scaled down: 3 s with
+// retries every 20-200 ms, so dozens of failed attempts) then recovers
+// gets every event exactly once, in order, also events queued meanwhile.
+func TestLongOutageManyRetries(t *testing.T) {
+	var upAt time.Time
+	r := &flakyReceiver{fail: func(int, *outputs.Event) error {
+		if time.Now().Before(upAt) {
+			return errors.New("500 internal server error")
+		}
+		return nil
+	}}
+	o := out("outputs.test[0]", r)
+	o.backoffMin, o.backoffMax = 20*time.Millisecond, 200*time.Millisecond
+	al := testAlerter(t, o)
+	upAt = time.Now().Add(3 * time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go al.deliver(ctx, o)
+	var want []string
+	for i := range 5 {
+		observeAll(al, check(fmt.Sprintf("c%d", i)), sdk.Critical, sdk.Critical, sdk.OK)
+		time.Sleep(300 * time.Millisecond)
+	}
+	for _, e := range al.j.Oldest(o.key, 100) {
+		want = append(want, e.ID)
+	}
+	got := waitAccepted(t, r, 10, 20*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	got = r.accepted()
+	if fmt.Sprint(got) != fmt.Sprint(want) || len(got) != 10 {
+		t.Errorf("accepted %d events %v\nwant %d in order %v", len(got), got, len(want), want)
+	}
+	if o.errors.Load() < 10 {
+		t.Errorf("only %d failed attempts: the outage was not exercised", o.errors.Load())
+	}
+}
+
 func TestRetryAfterIsHonoured(t *testing.T) {
 	r := &flakyReceiver{fail: func(n int, _ *outputs.Event) error {
 		if n == 1 {

@@ -329,3 +329,43 @@ url = "%s/hook"
 		t.Errorf("receiver got %d events (%d duplicates), want exactly 2", n, dup.Load())
 	}
 }
+
+// `mailmon test --alerts` sends a test trigger and resolve through every
+// alert output and says which failed.
+func TestTestAlertsCommand(t *testing.T) {
+	testenv.Integration(t)
+	mailmon, plugins := binaries(t)
+	good := newReceiver(t, func(r *http.Request, b map[string]any) error {
+		if b["test"] != true {
+			return fmt.Errorf("test flag %v", b["test"])
+		}
+		return nil
+	})
+	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "invalid routing key", http.StatusBadRequest)
+	}))
+	defer refusing.Close()
+	cfg := writeFile(t, "mailmon.toml", fmt.Sprintf(`
+[agent]
+plugin_dirs = [%q]
+[alerting]
+state_dir = %q
+[[outputs.webhook]]
+url = "%s/hook"
+[[outputs.pagerduty]]
+routing_key = "R0UT1NGKEY"
+endpoint = "%s/v2/enqueue"
+`, plugins, t.TempDir(), good.srv.URL, refusing.URL))
+	stdout, stderr, code := runCmd(t, 60*time.Second, mailmon, "test", "--alerts", "--config", cfg)
+	if code != 2 {
+		t.Errorf("exit %d, want 2 (one output failed)\n%s%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "outputs.webhook[0]: test trigger and resolve delivered") ||
+		!strings.Contains(stdout, "outputs.pagerduty[0]: FAILED: trigger: ") || !strings.Contains(stdout, "invalid routing key") {
+		t.Errorf("stdout:\n%s", stdout)
+	}
+	got := good.bodies()
+	if len(got) != 2 || got[0]["type"] != "trigger" || got[1]["type"] != "resolve" || got[0]["dedup_key"] != got[1]["dedup_key"] {
+		t.Errorf("webhook got %v", got)
+	}
+}
