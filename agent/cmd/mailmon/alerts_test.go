@@ -53,8 +53,14 @@ func newReceiver(t *testing.T, check func(*http.Request, map[string]any) error) 
 		rc.mu.Lock()
 		rc.got = append(rc.got, body)
 		rc.mu.Unlock()
+		// What the real services answer: PagerDuty 202 with JSON, a Slack
+		// incoming webhook 200 "ok".
+		if strings.HasPrefix(r.URL.Path, "/services/") {
+			_, _ = w.Write([]byte("ok"))
+			return
+		}
 		w.WriteHeader(http.StatusAccepted)
-		_, _ = w.Write([]byte(`{"status":"success","message":"Event processed","dedup_key":"x","ok":true}`))
+		_, _ = w.Write([]byte(`{"status":"success","message":"Event processed","dedup_key":"x"}`))
 	}))
 	t.Cleanup(rc.srv.Close)
 	return rc
@@ -175,10 +181,16 @@ webhook_url = "%s/services/T0/B0/X"
 	})
 	time.Sleep(2 * time.Second) // more failing runs: still one trigger each
 	if n := pd.count("event_action", "trigger"); n != 1 {
-		t.Errorf("PagerDuty got %d triggers, want 1", n)
+		_, errs := a.output()
+		t.Errorf("PagerDuty got %d triggers, want 1: %v\nagent log:\n%s", n, pd.bodies(), errs)
 	}
 	if n := len(slack.bodies()); n != 1 {
-		t.Errorf("Slack got %d messages during the outage, want 1", n)
+		var texts []string
+		for _, b := range slack.bodies() {
+			texts = append(texts, fmt.Sprint(b["text"]))
+		}
+		_, errs := a.output()
+		t.Errorf("Slack got %d messages during the outage, want 1: %q\nagent log:\n%s", n, texts, errs)
 	}
 	if out, err := exec.Command(stack, "start-postfix").CombinedOutput(); err != nil {
 		t.Fatalf("start-postfix: %v\n%s", err, out)
