@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailmon/mailmon/outputs/internal/httpx"
 	"github.com/mailmon/mailmon/sdk"
 )
 
@@ -242,7 +243,7 @@ func validateHeaders(h map[string]string) error {
 	slices.Sort(names)
 	for _, k := range names {
 		switch {
-		case !isToken(k):
+		case !httpx.IsToken(k):
 			return sdk.OptionError("headers", "invalid header name %q", k)
 		case strings.ContainsAny(h[k], "\r\n\x00"):
 			return sdk.OptionError("headers", "header %q: value contains a line break or NUL", k)
@@ -255,21 +256,6 @@ func validateHeaders(h map[string]string) error {
 		}
 	}
 	return nil
-}
-
-// isToken reports whether s is an HTTP token (RFC 9110 section 5.6.2).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range []byte(s) {
-		ok := c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' ||
-			strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-		if !ok {
-			return false
-		}
-	}
-	return true
 }
 
 func (o *Influx) setDefaults() {

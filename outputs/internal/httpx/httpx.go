@@ -193,3 +193,18 @@ func CheckURL(key, raw string) (*url.URL, error) {
 	}
 	return u, nil
 }
+
+// IsToken reports whether s is an HTTP token (RFC 9110 section 5.6.2).
+func IsToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		ok := c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' ||
+			strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
