@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -276,5 +278,39 @@ func TestStateSurvivesRestart(t *testing.T) {
 	m := al.j.Machine("smtp-banner/a")
 	if m.Notified != sdk.OK {
 		t.Errorf("machine %+v", m)
+	}
+}
+
+func TestMaintenanceFileSilences(t *testing.T) {
+	al := testAlerter(t)
+	file := filepath.Join(t.TempDir(), "maintenance")
+	al.cfg.MaintenanceFile = file
+	now := time.Now()
+	if al.silenced(check("mx-1"), now) {
+		t.Error("silenced without the file")
+	}
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if !al.silenced(check("mx-1"), now) || !al.silenced(check("other"), now) {
+		t.Error("an empty file must silence every check")
+	}
+	if err := os.WriteFile(file, []byte("# upgrade of mx1\nmx-*\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if !al.silenced(check("mx-1"), now) || al.silenced(check("other"), now) {
+		t.Error("a file with globs must silence only the matching checks")
+	}
+	// Events held back while silenced go out once the file is gone.
+	o := out("outputs.test[0]", &flakyReceiver{})
+	al.outs = []*alertOutput{o}
+	observeAll(al, check("mx-1"), sdk.Critical, sdk.Critical)
+	if n := al.j.Len(o.key); n != 0 {
+		t.Fatalf("%d events queued during maintenance", n)
+	}
+	_ = os.Remove(file)
+	observeAll(al, check("mx-1"), sdk.Critical)
+	if q := al.j.Oldest(o.key, 10); len(q) != 1 || q[0].Type != outputs.Trigger {
+		t.Errorf("after maintenance: %v", q)
 	}
 }
