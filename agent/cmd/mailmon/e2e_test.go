@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailmon/mailmon/outputs"
+	_ "github.com/mailmon/mailmon/outputs/all"
 	"github.com/mailmon/mailmon/scripts/testenv"
 )
 
@@ -252,7 +254,7 @@ func TestConfigErrors(t *testing.T) {
 		{"unknown output option", agentTable + "[[outputs.influx]]\nmod = \"stdout\"\n",
 			"F: outputs.influx[0].mod: unknown option"},
 		{"unknown output", agentTable + "[[outputs.kafka]]\n",
-			`F: outputs.kafka[0]: unknown output "kafka" (available: [influx])`},
+			fmt.Sprintf(`F: outputs.kafka[0]: unknown output "kafka" (available: %v)`, outputs.Names())},
 		{"writable plugin", fmt.Sprintf("[agent]\nplugin_dirs = [%q]\n[[checks.smtp-banner]]\naddress = \"127.0.0.1:25\"\n", writable),
 			fmt.Sprintf("F: checks.smtp-banner[0]: %s/mailmon-check-smtp-banner: refusing a group- or world-writable plugin (mode 0777); chmod go-w it", writable)},
 		{"wrong sha256 pin", agentTable + "[agent.plugin_sha256]\nsmtp-banner = \"" + strings.Repeat("0", 64) + "\"\n[[checks.smtp-banner]]\naddress = \"127.0.0.1:25\"\n",
@@ -582,6 +584,7 @@ func TestShippedConfigsAreValid(t *testing.T) {
 	t.Setenv("MAILMON_SUBMISSION_PASSWORD", "x")
 	t.Setenv("MAILSTACK_CA", env["MAILSTACK_CA"])
 	t.Setenv("MAILSTACK_PASS", env["MAILSTACK_PASS"])
+	t.Setenv("MAILMON_DEMO_STATE", t.TempDir())
 	// Secret files and the state folder are moved into a temp folder.
 	secrets := t.TempDir()
 	for _, f := range []string{"pagerduty-routing-key", "slack-bot-token"} {
