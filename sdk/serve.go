@@ -36,6 +36,7 @@ func Serve(opts *ServeOpts) {
 			"Try `mailmon test --check NAME` with a config that enables it.\n", os.Args[0])
 		os.Exit(1)
 	}
+	go exitWithParent(os.Getppid())
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: pluginrpc.Handshake,
 		Plugins:         pluginrpc.PluginSet(newServer(opts.New)),
@@ -46,6 +47,17 @@ func Serve(opts *ServeOpts) {
 			JSONFormat: true,
 		}),
 	})
+}
+
+// exitWithParent ends the plugin when the agent that started it is gone
+// (killed with SIGKILL, crashed): an orphaned plugin would run forever.
+func exitWithParent(ppid int) {
+	for range time.Tick(time.Second) {
+		if os.Getppid() != ppid {
+			fmt.Fprintln(os.Stderr, "mailmon plugin: the agent that started this plugin is gone; exiting")
+			os.Exit(0)
+		}
+	}
 }
 
 // server holds the configured instances of one plugin process.

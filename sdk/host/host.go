@@ -132,10 +132,12 @@ func (p *Plugin) launch(ctx context.Context) error {
 		// go-plugin checks again just before exec.
 		secure = &plugin.SecureConfig{Checksum: want, Hash: sha256.New()}
 	}
+	cmd := exec.Command(path)
+	ownProcessGroup(cmd)
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  pluginrpc.Handshake,
 		Plugins:          pluginrpc.PluginSet(nil),
-		Cmd:              exec.Command(path),
+		Cmd:              cmd,
 		SecureConfig:     secure,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,

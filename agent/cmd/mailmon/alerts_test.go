@@ -316,8 +316,19 @@ url = "%s/hook"
 	a.waitFor(t, "the resolve to be queued", 15*time.Second, func(_, errs string) bool {
 		return strings.Contains(errs, "type=resolve")
 	})
+	exe := filepath.Join(plugins, "mailmon-check-smtp-banner")
+	orphans := children(a.cmd.Process.Pid, exe)
 	_ = a.cmd.Process.Signal(syscall.SIGKILL)
 	<-a.done
+	// A plugin whose agent is gone exits by itself.
+	waitUntil(t, "the killed agent's plugin to exit", 10*time.Second, func() bool {
+		for _, pid := range orphans {
+			if syscall.Kill(pid, 0) == nil {
+				return false
+			}
+		}
+		return len(orphans) == 1
+	})
 	if n := len(hook.bodies()); n != 0 {
 		t.Fatalf("receiver was down but has %d events", n)
 	}
