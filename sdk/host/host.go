@@ -19,6 +19,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/mailmon/mailmon/sdk"
 	"github.com/mailmon/mailmon/sdk/internal/pluginrpc"
@@ -282,6 +284,10 @@ func (p *Plugin) Run(ctx context.Context, instance string) (*sdk.Result, error) 
 	if err != nil {
 		if callCtx.Err() != nil {
 			return nil, fmt.Errorf("run: %w", callCtx.Err())
+		}
+		// The plugin side may hit the shared deadline a moment first.
+		if status.Code(err) == codes.DeadlineExceeded {
+			return nil, fmt.Errorf("run: %w", context.DeadlineExceeded)
 		}
 		if ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled) {
 			return nil, fmt.Errorf("run: %w", ctx.Err())
