@@ -48,7 +48,7 @@ unit:
 # run alone after the rest.
 test: deps build lint
 	$(GO) test -count=1 -timeout 12m -skip Exclusive ./...
-	$(GO) test -count=1 -timeout 5m -run Exclusive ./agent/...
+	$(GO) test -count=1 -timeout 5m -run Exclusive ./agent/cmd/mailmon/
 
 demo: build stack
 	scripts/demo $(DEMO_SECONDS)
