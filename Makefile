@@ -11,7 +11,7 @@ PROTOC_GEN_GO := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
 DEMO_SECONDS ?= 20
 
-.PHONY: all build test unit demo bench proto deps stack stack-down telegraf lint clean
+.PHONY: all build test unit demo bench proto deps stack stack-down telegraf lint clean dnsstack fuzz
 
 all: build
 
@@ -25,7 +25,7 @@ build:
 	@chmod 755 $(BIN)/*
 
 # Everything the tests need, installed by the project's own scripts.
-deps: stack telegraf
+deps: stack telegraf dnsstack
 
 stack:
 	scripts/mailstack up
@@ -35,6 +35,8 @@ stack-down:
 
 telegraf:
 	scripts/build-telegraf
+
+dnsstack: ; scripts/dnsstack up
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -48,7 +50,12 @@ unit:
 # run alone after the rest.
 test: deps build lint
 	$(GO) test -count=1 -timeout 12m -skip Exclusive ./...
+	$(MAKE) fuzz
 	$(GO) test -count=1 -timeout 5m -run Exclusive ./agent/cmd/mailmon/
+
+# A short, bounded fuzz run of the dnsbl check's answer handling.
+fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzParseAnswer -fuzztime=20s ./plugins/dnsbl/
 
 demo: build stack
 	scripts/demo $(DEMO_SECONDS)
