@@ -57,7 +57,7 @@ test: deps build lint
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzParseAnswer -fuzztime=20s ./plugins/dnsbl/
 
-demo: build stack
+demo: build stack dnsstack
 	scripts/demo $(DEMO_SECONDS)
 
 bench: deps build
