@@ -20,13 +20,36 @@ import (
 	"github.com/mailmon/mailmon/scripts/testenv"
 )
 
-// binaries builds mailmon and the smtp-banner plugin once; the plugin
-// folder holds only the plugin.
-func binaries(t *testing.T) (mailmon, pluginDir string) {
+// shippedPlugins are the plugins the e2e tests install.
+var shippedPlugins = []string{"smtp-banner", "dnsbl"}
+
+var (
+	pluginDirOnce sync.Once
+	pluginDir     string
+)
+
+// binaries builds mailmon and the shipped plugins once and returns the
+// binary and a plugin folder holding links to the plugins.
+func binaries(t *testing.T) (mailmon, plugins string) {
 	t.Helper()
 	mailmon = testenv.Build(t, "./agent/cmd/mailmon", "mailmon")
-	plugin := testenv.Build(t, "./plugins/smtp-banner", "mailmon-check-smtp-banner")
-	return mailmon, filepath.Dir(plugin)
+	pluginDirOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "mailmon-plugins-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range shippedPlugins {
+			bin := testenv.Build(t, "./plugins/"+p, "mailmon-check-"+p)
+			if err := os.Symlink(bin, filepath.Join(dir, "mailmon-check-"+p)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		pluginDir = dir
+	})
+	if pluginDir == "" {
+		t.Fatal("plugin folder not built")
+	}
+	return mailmon, pluginDir
 }
 
 func writeFile(t *testing.T, name, body string) string {
@@ -248,7 +271,7 @@ func TestConfigErrors(t *testing.T) {
 		{"missing address", agentTable + "[[checks.smtp-banner]]\ntls = \"none\"\n",
 			"F: checks.smtp-banner[0].address: required"},
 		{"unknown check", agentTable + "[[checks.smtp-bannr]]\naddress = \"127.0.0.1:25\"\n",
-			fmt.Sprintf("F: checks.smtp-bannr[0]: no plugin mailmon-check-smtp-bannr in plugin_dirs [%s] (found: smtp-banner)", plugins)},
+			fmt.Sprintf("F: checks.smtp-bannr[0]: no plugin mailmon-check-smtp-bannr in plugin_dirs [%s] (found: dnsbl, smtp-banner)", plugins)},
 		{"unreadable secret file", agentTable + "[[checks.smtp-banner]]\naddress = \"127.0.0.1:25\"\npassword = \"${file:/nonexistent/pw}\"\n",
 			"F: checks.smtp-banner[0].password: secret file: open /nonexistent/pw: no such file or directory"},
 		{"unknown output option", agentTable + "[[outputs.influx]]\nmod = \"stdout\"\n",
