@@ -314,6 +314,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		go func() { defer outWG.Done(); o.loop(outCtx) }()
 	}
 	for _, s := range a.plugins {
+		s.setLife(runCtx)
 		wg.Add(1)
 		go func() { defer wg.Done(); s.watch(runCtx) }()
 	}

@@ -130,3 +130,21 @@ func TestDefaultMeasurementFollowsCheckName(t *testing.T) {
 }
 
 func writeFileBytes(p, s string) error { return os.WriteFile(p, []byte(s), 0o600) }
+
+// Without an agent run (mailmon test) a crash is reported, and the plugin
+// is not left marked as restarting.
+func TestCrashWithoutRunIsNotStuckRestarting(t *testing.T) {
+	crashes := 0
+	s := newSupervised("x", nil, quiet(), func(string, int) { crashes++ })
+	s.crashed()
+	if s.restarting || crashes != 0 {
+		t.Errorf("restarting=%v crashes=%d without a run to restart for", s.restarting, crashes)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // shutting down: an ended plugin is not a crash
+	s.setLife(ctx)
+	s.crashed()
+	if s.restarting || crashes != 0 {
+		t.Errorf("restarting=%v crashes=%d during shutdown", s.restarting, crashes)
+	}
+}

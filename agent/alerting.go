@@ -164,8 +164,12 @@ func (al *alerter) observe(c config.Check, r Report) {
 	}
 	tx.Done = al.overflow(tx.Enqueue)
 	if err := al.j.Commit(tx); err != nil {
-		al.log.Error("alert journal write failed; alert state not saved", "err", err)
-		return
+		var cerr *alert.CompactError
+		if !errors.As(err, &cerr) {
+			al.log.Error("alert journal write failed; alert state not saved", "err", err)
+			return
+		}
+		al.log.Warn("alert journal", "err", err)
 	}
 	for _, o := range woken {
 		o.poke()
@@ -263,8 +267,13 @@ func (al *alerter) deliver(ctx context.Context, o *alertOutput) {
 				o.errors.Add(1)
 				al.log.Error("alert output rejected an event; dropped it", "output", o.key, "event", ev.Summary(), "err", err)
 			}
-			if cerr := al.j.Commit(&alert.Tx{Done: []alert.Queued{{Output: o.key, ID: ev.ID}}}); cerr != nil {
-				al.log.Error("alert journal write failed", "err", cerr)
+			done := &alert.Tx{Done: []alert.Queued{{Output: o.key, ID: ev.ID}}}
+			if cerr := al.j.Commit(done); cerr != nil {
+				var compact *alert.CompactError
+				if !errors.As(cerr, &compact) {
+					al.j.Forget(done)
+				}
+				al.log.Error("alert journal write failed; a restart may send this event again", "output", o.key, "err", cerr)
 			}
 			backoff = 0
 			continue

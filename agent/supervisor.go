@@ -60,12 +60,16 @@ func (s *supervised) run(ctx context.Context, instance string) (*sdk.Result, err
 	return res, err
 }
 
-// watch notices a plugin that dies between runs, and restarts crashed
-// plugins until ctx ends.
-func (s *supervised) watch(ctx context.Context) {
+// setLife makes crashes restart the plugin until ctx ends; without it
+// (mailmon test) a crash is only reported.
+func (s *supervised) setLife(ctx context.Context) {
 	s.mu.Lock()
 	s.life = ctx
 	s.mu.Unlock()
+}
+
+// watch notices a plugin that dies between runs.
+func (s *supervised) watch(ctx context.Context) {
 	t := time.NewTicker(watchInterval)
 	defer t.Stop()
 	for {
@@ -84,8 +88,10 @@ func (s *supervised) watch(ctx context.Context) {
 func (s *supervised) crashed() {
 	s.mu.Lock()
 	ctx := s.life
-	if s.restarting || (ctx != nil && ctx.Err() != nil) {
-		// Already handled, or shutting down: plugins end on purpose then.
+	if s.restarting || ctx == nil || ctx.Err() != nil {
+		// Already handled; no agent run to restart it for (mailmon test,
+		// which reports the crash); or shutting down, when plugins end on
+		// purpose.
 		s.mu.Unlock()
 		return
 	}
@@ -100,9 +106,6 @@ func (s *supervised) crashed() {
 	s.log.Error("plugin process exited unexpectedly; restarting", "plugin", s.name, "path", s.p.Path(), "restarts", n)
 	if s.onCrash != nil {
 		s.onCrash(s.name, n)
-	}
-	if ctx == nil {
-		return
 	}
 	go s.restartLoop(ctx)
 }

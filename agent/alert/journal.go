@@ -134,18 +134,50 @@ func (j *Journal) commit(tx *Tx) error {
 		return err
 	}
 	b = append(b, '\n')
-	if _, err := j.f.Write(b); err != nil {
+	off, err := j.f.Seek(0, io.SeekCurrent)
+	if err != nil {
 		return fmt.Errorf("%s: %w", j.path, err)
 	}
-	if err := j.f.Sync(); err != nil {
+	if err := j.write(b); err != nil {
+		// Cut off what part of the line may have been written, so the
+		// next commit does not land behind a torn fragment.
+		_ = j.f.Truncate(off)
+		_, _ = j.f.Seek(off, io.SeekStart)
 		return fmt.Errorf("%s: %w", j.path, err)
 	}
 	j.apply(tx)
 	j.lines++
 	if j.lines >= compactAfter {
-		return j.compact()
+		if err := j.compact(); err != nil {
+			// The transaction is durable; only the file stays long. Try
+			// again after another compactAfter commits.
+			j.lines = 0
+			return &CompactError{Err: err}
+		}
 	}
 	return nil
+}
+
+func (j *Journal) write(b []byte) error {
+	if _, err := j.f.Write(b); err != nil {
+		return err
+	}
+	return j.f.Sync()
+}
+
+// CompactError reports a failed compaction; the commit itself succeeded.
+type CompactError struct{ Err error }
+
+func (e *CompactError) Error() string { return "compact alert journal: " + e.Err.Error() }
+func (e *CompactError) Unwrap() error { return e.Err }
+
+// Forget applies tx in memory only, for a Done that could not be written:
+// the event is not sent again by this process (a restart may send it once
+// more, which is better than a storm of repeats while the disk fails).
+func (j *Journal) Forget(tx *Tx) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.apply(tx)
 }
 
 // compact writes the whole state as one snapshot line to a new file and

@@ -57,13 +57,15 @@ func (m *Machine) Observe(o Observation, p config.Policy, silenced bool) []*outp
 	defer func() {
 		// Events of this result carry FirstFailed; then a recovered
 		// check forgets it.
-		if m.Hard == sdk.OK && m.Soft == sdk.OK {
+		if m.Hard == sdk.OK && m.Soft == sdk.OK && m.Notified == sdk.OK {
 			m.FirstFailed = time.Time{}
 		}
 	}()
 	changed := s != m.Soft
 	if changed {
-		if m.Soft == sdk.OK && s != sdk.OK {
+		// A new problem starts the clock; a relapse within an open
+		// incident (an OK blip with recover_after > 1) keeps it.
+		if m.Soft == sdk.OK && s != sdk.OK && m.Notified == sdk.OK && m.Hard == sdk.OK {
 			m.FirstFailed = o.Time
 		}
 		m.Soft, m.Count = s, 1

@@ -147,3 +147,16 @@ func TestUnknownIsAProblemState(t *testing.T) {
 		t.Errorf("events %v", got)
 	}
 }
+
+func TestRelapseKeepsTheIncidentStart(t *testing.T) {
+	var m Machine
+	p := config.DefaultPolicy()
+	p.RecoverAfter = 3
+	_, evs := feed(&m, p, 0, false, crit, crit, ok, crit)
+	first := evs[0].FirstFailed
+	p.Renotify = time.Minute
+	_, evs = feed(&m, p, 4, false, crit)
+	if len(evs) != 1 || evs[0].Type != outputs.Renotify || !evs[0].FirstFailed.Equal(first) || evs[0].DedupKey != m.DedupKey {
+		t.Errorf("after an OK blip the incident must keep its start %s: %+v", first, evs)
+	}
+}

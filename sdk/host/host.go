@@ -266,7 +266,11 @@ func (p *Plugin) Run(ctx context.Context, instance string) (*sdk.Result, error) 
 	}
 	req := &pluginrpc.RunRequest{Instance: instance}
 	callCtx := ctx
-	if d, ok := ctx.Deadline(); ok {
+	d, hasDeadline := ctx.Deadline()
+	// past tells a timeout by the clock: ctx's own timer may not have
+	// fired yet when the plugin's deadline error arrives.
+	past := func() bool { return hasDeadline && !time.Now().Before(d) }
+	if hasDeadline {
 		// The plugin gets ctx's deadline; the call waits RunGrace longer for
 		// the check's own timeout result. Cancelling ctx still cancels.
 		req.TimeoutNanos = max(int64(time.Until(d)), 1)
@@ -286,7 +290,7 @@ func (p *Plugin) Run(ctx context.Context, instance string) (*sdk.Result, error) 
 			return nil, fmt.Errorf("run: %w", callCtx.Err())
 		}
 		// The plugin side may hit the shared deadline a moment first.
-		if status.Code(err) == codes.DeadlineExceeded {
+		if status.Code(err) == codes.DeadlineExceeded || past() {
 			return nil, fmt.Errorf("run: %w", context.DeadlineExceeded)
 		}
 		if ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled) {
@@ -297,10 +301,13 @@ func (p *Plugin) Run(ctx context.Context, instance string) (*sdk.Result, error) 
 	if resp.Error != "" {
 		// A check that honours ctx may answer just before the deadline
 		// reaches this side: keep the error recognisable as a timeout.
-		if ctx.Err() != nil {
-			if resp.Error == ctx.Err().Error() {
-				return nil, fmt.Errorf("run: %w", ctx.Err())
+		if past() {
+			if resp.Error == context.DeadlineExceeded.Error() {
+				return nil, fmt.Errorf("run: %w", context.DeadlineExceeded)
 			}
+			return nil, fmt.Errorf("run: %s: %w", resp.Error, context.DeadlineExceeded)
+		}
+		if errors.Is(ctx.Err(), context.Canceled) {
 			return nil, fmt.Errorf("run: %s: %w", resp.Error, ctx.Err())
 		}
 		return nil, errors.New(resp.Error)

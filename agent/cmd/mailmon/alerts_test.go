@@ -342,6 +342,12 @@ url = "%s/hook"
 		t.Errorf("delivered %v then %v; want the trigger then its resolve", got[0]["type"], got[1]["type"])
 	}
 
+	// A second agent on the same state folder refuses to run.
+	_, stderr, code := runCmd(t, 30*time.Second, mailmon, "run", "--config", cfg)
+	if code != 1 || !strings.Contains(stderr, "alerting.state_dir: "+state+" is in use by another mailmon agent") {
+		t.Errorf("second agent: exit %d\n%s", code, stderr)
+	}
+
 	// 3: killed again after delivery: nothing is sent twice.
 	_ = a.cmd.Process.Signal(syscall.SIGKILL)
 	<-a.done

@@ -92,40 +92,67 @@ func cmdRun(args []string, _, stderr io.Writer) int {
 	defer signal.Stop(stop)
 	defer signal.Stop(hup)
 
+	var prev *config.Config // the last config that ran, to fall back to
 	for {
 		a := agent.New(cfg, log)
 		if err := a.Setup(context.Background(), nil, true); err != nil {
 			a.Close()
-			fmt.Fprintln(stderr, "mailmon:", err)
-			return 1
+			if prev == nil {
+				fmt.Fprintln(stderr, "mailmon:", err)
+				return 1
+			}
+			log.Error("reload failed; going back to the previous config", "err", err)
+			cfg, log, prev = prev, newLogger(prev, stderr), nil
+			continue
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { _ = a.Run(ctx); close(done) }()
+		runErr := make(chan error, 1)
+		go func() { runErr <- a.Run(ctx) }()
 
 		var next *config.Config
 		for next == nil {
 			select {
+			case err := <-runErr:
+				// Run ends by itself only when it cannot run at all.
+				cancel()
+				if err == nil {
+					err = errors.New("agent stopped unexpectedly")
+				}
+				fmt.Fprintln(stderr, "mailmon:", err)
+				return 1
 			case sig := <-stop:
 				log.Info("signal received; shutting down", "signal", sig.String())
 				cancel()
-				<-done
+				<-runErr
 				return 0
 			case <-hup:
-				c, err := config.Load(*path)
-				if err != nil {
-					log.Error("reload failed; keeping the running config", "err", err)
-					continue
-				}
-				withDefaultOutput(c)
-				next = c
+				next = reloadConfig(*path, log)
 			}
 		}
 		log.Info("reloading config", "file", *path)
 		cancel()
-		<-done
+		<-runErr
+		prev = cfg
 		cfg, log = next, newLogger(next, stderr)
 	}
+}
+
+// reloadConfig loads the config for a SIGHUP and sets it up on trial (its
+// plugins must start and accept their options, its outputs initialise)
+// before the running agent is stopped; nil keeps the running config.
+func reloadConfig(path string, log *slog.Logger) *config.Config {
+	c, err := config.Load(path)
+	if err == nil {
+		withDefaultOutput(c)
+		trial := agent.New(c, log)
+		err = trial.Setup(context.Background(), nil, true)
+		trial.Close()
+	}
+	if err != nil {
+		log.Error("reload failed; keeping the running config", "err", err)
+		return nil
+	}
+	return c
 }
 
 func cmdTest(args []string, stdout, stderr io.Writer) int {

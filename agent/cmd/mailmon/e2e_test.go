@@ -576,12 +576,20 @@ func TestReloadAndGracefulShutdown(t *testing.T) {
 	a.waitFor(t, "the reload to flush the old agent's metrics and start the new config", 20*time.Second, func(out, errs string) bool {
 		return strings.Contains(out, "check=first") && strings.Contains(errs, `msg="agent started" checks=2`)
 	})
-	// A broken config on SIGHUP keeps the running one.
-	if err := os.WriteFile(cfg, []byte("[agent\n"), 0o600); err != nil {
-		t.Fatal(err)
+	// A broken config on SIGHUP keeps the running one: one that does not
+	// parse, and one that parses but names a check with no plugin.
+	for i, broken := range []string{"[agent\n", body("first") + "[[checks.smtp-bannr]]\naddress = \"127.0.0.1:25\"\n"} {
+		if err := os.WriteFile(cfg, []byte(broken), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_ = a.cmd.Process.Signal(syscall.SIGHUP)
+		a.waitFor(t, "the reload error", 10*time.Second, func(_, errs string) bool {
+			return strings.Count(errs, "reload failed; keeping the running config") == i+1
+		})
 	}
-	_ = a.cmd.Process.Signal(syscall.SIGHUP)
-	a.waitFor(t, "the reload error", 10*time.Second, func(_, errs string) bool { return strings.Contains(errs, "reload failed; keeping the running config") })
+	if _, errs := a.output(); strings.Count(errs, "agent stopping") != 1 {
+		t.Fatalf("a failed reload stopped the running agent:\n%s", errs)
+	}
 	time.Sleep(1500 * time.Millisecond)
 	before, _ := a.output()
 	if strings.Contains(before, "check=second") {
