@@ -21,7 +21,7 @@ import (
 )
 
 // shippedPlugins are the plugins the e2e tests install.
-var shippedPlugins = []string{"smtp-banner", "dnsbl"}
+var shippedPlugins = []string{"smtp-banner", "dnsbl", "roundtrip"}
 
 var (
 	pluginDirOnce sync.Once
@@ -271,7 +271,7 @@ func TestConfigErrors(t *testing.T) {
 		{"missing address", agentTable + "[[checks.smtp-banner]]\ntls = \"none\"\n",
 			"F: checks.smtp-banner[0].address: required"},
 		{"unknown check", agentTable + "[[checks.smtp-bannr]]\naddress = \"127.0.0.1:25\"\n",
-			fmt.Sprintf("F: checks.smtp-bannr[0]: no plugin mailmon-check-smtp-bannr in plugin_dirs [%s] (found: dnsbl, smtp-banner)", plugins)},
+			fmt.Sprintf("F: checks.smtp-bannr[0]: no plugin mailmon-check-smtp-bannr in plugin_dirs [%s] (found: dnsbl, roundtrip, smtp-banner)", plugins)},
 		{"unreadable secret file", agentTable + "[[checks.smtp-banner]]\naddress = \"127.0.0.1:25\"\npassword = \"${file:/nonexistent/pw}\"\n",
 			"F: checks.smtp-banner[0].password: secret file: open /nonexistent/pw: no such file or directory"},
 		{"unknown output option", agentTable + "[[outputs.influx]]\nmod = \"stdout\"\n",
