@@ -5,7 +5,7 @@ GO ?= go
 BIN := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
-PLUGINS := $(notdir $(patsubst %/,%,$(wildcard plugins/*/)))
+PLUGINS := $(filter-out internal,$(notdir $(patsubst %/,%,$(wildcard plugins/*/))))
 TOOLS := $(CURDIR)/.cache/bin
 PROTOC_GEN_GO := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1

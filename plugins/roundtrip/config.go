@@ -6,11 +6,10 @@ import (
 	"net"
 	"net/mail"
 	"os"
-	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/mailmon/mailmon/plugins/internal/mailaddr"
 	"github.com/mailmon/mailmon/sdk"
 )
 
@@ -154,7 +153,7 @@ func validateSend(s *settings) error {
 	if c.HeloName == "" {
 		c.HeloName = defaultHeloName
 	}
-	if !heloRE.MatchString(c.HeloName) {
+	if !mailaddr.ValidHELO(c.HeloName) {
 		return sdk.OptionError("send.helo_name", "invalid name %q: want a domain name or an address literal like [192.0.2.1]", c.HeloName)
 	}
 	if c.MailFrom == "" {
@@ -256,7 +255,7 @@ func validateEndpoint(side, addr string, t TLSConfig, a AuthConfig, defPort map[
 	if addr == "" {
 		return ep, sdk.OptionError(key("address"), "required")
 	}
-	host, port, err := splitAddress(addr, defPort[t.TLS])
+	host, port, err := mailaddr.Split(addr, defPort[t.TLS])
 	if err != nil {
 		return ep, &sdk.ConfigError{Key: key("address"), Err: err}
 	}
@@ -355,33 +354,4 @@ func validateThresholds(s *settings) error {
 		return sdk.OptionError("delivery_critical", "must not be less than delivery_warning (%s)", warn)
 	}
 	return nil
-}
-
-// heloRE accepts a domain name or an address literal ("[192.0.2.1]").
-var heloRE = regexp.MustCompile(`^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)$`)
-
-// splitAddress splits host:port, "[v6]:port", a bare host or a bare IPv6
-// address, using defPort when the port is missing.
-func splitAddress(addr, defPort string) (host, port string, err error) {
-	if strings.ContainsAny(addr, " \t\r\n/") {
-		return "", "", fmt.Errorf("invalid address %q: want host:port", addr)
-	}
-	host, port, err = net.SplitHostPort(addr)
-	if err != nil {
-		switch {
-		case strings.HasPrefix(addr, "[") && strings.HasSuffix(addr, "]"):
-			host, port = addr[1:len(addr)-1], defPort
-		case !strings.Contains(addr, ":") || net.ParseIP(addr) != nil:
-			host, port = addr, defPort
-		default:
-			return "", "", fmt.Errorf("invalid address %q: want host:port", addr)
-		}
-	}
-	if host == "" {
-		return "", "", fmt.Errorf("invalid address %q: missing host", addr)
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return "", "", fmt.Errorf("invalid address %q: port must be a number from 1 to 65535", addr)
-	}
-	return host, port, nil
 }

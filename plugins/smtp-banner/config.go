@@ -6,9 +6,9 @@ import (
 	"net"
 	"os"
 	"regexp"
-	"strconv"
 	"strings"
 
+	"github.com/mailmon/mailmon/plugins/internal/mailaddr"
 	"github.com/mailmon/mailmon/sdk"
 )
 
@@ -113,39 +113,13 @@ func validateAddress(s *settings) error {
 	if s.TLS == tlsImplicit {
 		port = defaultPortImplicit
 	}
-	host, p, err := splitAddress(s.Address, port)
+	host, p, err := mailaddr.Split(s.Address, port)
 	if err != nil {
 		return &sdk.ConfigError{Key: "address", Err: err}
 	}
 	s.host = host
 	s.address = net.JoinHostPort(host, p)
 	return nil
-}
-
-// splitAddress splits host:port, "[v6]:port", a bare host or a bare IPv6
-// address, using defPort when the port is missing.
-func splitAddress(addr, defPort string) (host, port string, err error) {
-	if strings.ContainsAny(addr, " \t\r\n/") {
-		return "", "", fmt.Errorf("invalid address %q: want host:port", addr)
-	}
-	host, port, err = net.SplitHostPort(addr)
-	if err != nil {
-		switch {
-		case strings.HasPrefix(addr, "[") && strings.HasSuffix(addr, "]"):
-			host, port = addr[1:len(addr)-1], defPort
-		case !strings.Contains(addr, ":") || net.ParseIP(addr) != nil:
-			host, port = addr, defPort
-		default:
-			return "", "", fmt.Errorf("invalid address %q: want host:port", addr)
-		}
-	}
-	if host == "" {
-		return "", "", fmt.Errorf("invalid address %q: missing host", addr)
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return "", "", fmt.Errorf("invalid address %q: port must be a number from 1 to 65535", addr)
-	}
-	return host, port, nil
 }
 
 func validateIPVersion(s *settings) error {
@@ -170,14 +144,11 @@ func validateIPVersion(s *settings) error {
 	return nil
 }
 
-// heloRE accepts a domain name or an address literal ("[192.0.2.1]").
-var heloRE = regexp.MustCompile(`^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)$`)
-
 func validateHelo(s *settings) error {
 	if s.HeloName == "" {
 		s.HeloName = defaultHeloName
 	}
-	if !heloRE.MatchString(s.HeloName) {
+	if !mailaddr.ValidHELO(s.HeloName) {
 		return sdk.OptionError("helo_name", "invalid name %q: want a domain name or an address literal like [192.0.2.1]", s.HeloName)
 	}
 	return nil
