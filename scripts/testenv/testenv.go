@@ -8,11 +8,13 @@ package testenv
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -91,7 +93,7 @@ func Build(t testing.TB, pkg, name string) string {
 	if p, ok := buildCache[key]; ok {
 		return p
 	}
-	dir, err := os.MkdirTemp("", "mailmon-testbin-")
+	dir, err := TempDir("testbin")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,6 +108,32 @@ func Build(t testing.TB, pkg, name string) string {
 	}
 	buildCache[key] = out
 	return out
+}
+
+var sweepOnce sync.Once
+
+// TempDir makes a folder that outlives single tests (binaries shared by a
+// test process), named with the process id. Folders of test processes
+// that have ended are removed first, so repeated runs leave nothing
+// behind.
+func TempDir(kind string) (string, error) {
+	sweepOnce.Do(sweepTempDirs)
+	return os.MkdirTemp("", fmt.Sprintf("mailmon-%d-", os.Getpid())+kind+"-")
+}
+
+func sweepTempDirs() {
+	matches, _ := filepath.Glob(filepath.Join(os.TempDir(), "mailmon-*-*-*"))
+	for _, m := range matches {
+		parts := strings.SplitN(filepath.Base(m), "-", 3)
+		pid, err := strconv.Atoi(parts[1])
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+			continue // that test process still runs
+		}
+		_ = os.RemoveAll(m)
+	}
 }
 
 // FreePort returns a loopback TCP address nothing listens on right now.

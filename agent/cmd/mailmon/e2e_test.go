@@ -34,7 +34,7 @@ func binaries(t *testing.T) (mailmon, plugins string) {
 	t.Helper()
 	mailmon = testenv.Build(t, "./agent/cmd/mailmon", "mailmon")
 	pluginDirOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "mailmon-plugins-")
+		dir, err := testenv.TempDir("plugins")
 		if err != nil {
 			t.Fatal(err)
 		}
