@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"net"
 	"os/exec"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/mailmon/mailmon/scripts/testenv"
 	"github.com/mailmon/mailmon/sdk"
+	"github.com/mailmon/mailmon/sdk/checktest"
 )
 
 // dnsStack returns scripts/dnsstack's variables (DNSSTACK_RBLDNSD, ...)
@@ -79,37 +79,16 @@ func run(t testing.TB, opts map[string]any, timeout time.Duration) *sdk.Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &DNSBL{}
-	if err := d.Configure(raw); err != nil {
-		t.Fatalf("configure %s: %v", raw, err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	res, err := d.Run(ctx)
-	if err != nil {
-		t.Fatalf("run: %v", err)
-	}
-	if err := res.Validate(); err != nil {
-		t.Fatalf("result does not cross the plugin protocol: %v", err)
-	}
+	c := &DNSBL{}
+	checktest.Configure(t, c, string(raw))
+	res := checktest.Run(t, c, timeout)
 	checkMetrics(t, res)
 	t.Logf("%s %s: %s", res.Status, res.Reason, res.Message)
 	return res
 }
 
-// wantResult fails unless res has status and reason and its message
-// contains every one of msgParts.
-func wantResult(t testing.TB, res *sdk.Result, status sdk.Status, reason string, msgParts ...string) {
-	t.Helper()
-	if res.Status != status || res.Reason != reason {
-		t.Errorf("got %s %s (%s), want %s %s", res.Status, res.Reason, res.Message, status, reason)
-	}
-	for _, part := range msgParts {
-		if !strings.Contains(res.Message, part) {
-			t.Errorf("message %q does not contain %q", res.Message, part)
-		}
-	}
-}
+// wantResult is checktest.Want.
+var wantResult = checktest.Want
 
 // listing returns the mailmon_dnsbl_listing metric for target and zone.
 func listing(t testing.TB, res *sdk.Result, target, zone string) sdk.Metric {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -18,6 +17,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/mailmon/mailmon/scripts/testenv"
 	"github.com/mailmon/mailmon/sdk"
+	"github.com/mailmon/mailmon/sdk/checktest"
 )
 
 // uniqueID is a fresh instance_id, so that parallel tests sharing a
@@ -62,36 +62,15 @@ func check(t *testing.T, opts map[string]any, timeout time.Duration) *sdk.Result
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &Roundtrip{}
-	if err := r.Configure(raw); err != nil {
-		t.Fatalf("configure %s: %v", raw, err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), timeout)
-	defer cancel()
-	res, err := r.Run(ctx)
-	if err != nil {
-		t.Fatalf("run: %v", err)
-	}
-	if err := res.Validate(); err != nil {
-		t.Fatalf("result does not cross the plugin protocol: %v", err)
-	}
+	c := &Roundtrip{}
+	checktest.Configure(t, c, string(raw))
+	res := checktest.Run(t, c, timeout)
 	t.Logf("%s %s: %s", res.Status, res.Reason, res.Message)
 	return res
 }
 
-// wantResult fails unless res has status and reason and its message
-// contains every one of msgParts.
-func wantResult(t *testing.T, res *sdk.Result, status sdk.Status, reason string, msgParts ...string) {
-	t.Helper()
-	if res.Status != status || res.Reason != reason {
-		t.Errorf("got %s %s (%s), want %s %s", res.Status, res.Reason, res.Message, status, reason)
-	}
-	for _, part := range msgParts {
-		if !strings.Contains(res.Message, part) {
-			t.Errorf("message %q does not contain %q", res.Message, part)
-		}
-	}
-}
+// wantResult is checktest.Want.
+var wantResult = checktest.Want
 
 // summary returns the first metric's fields after checking its name,
 // tags and field types.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/mailmon/mailmon/sdk"
+	"github.com/mailmon/mailmon/sdk/checktest"
 )
 
 // session is the server side of one scripted SMTP conversation.
@@ -175,36 +175,15 @@ func check(t *testing.T, opts map[string]any, timeout time.Duration) *sdk.Result
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &Banner{}
-	if err := b.Configure(raw); err != nil {
-		t.Fatalf("configure %s: %v", raw, err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	res, err := b.Run(ctx)
-	if err != nil {
-		t.Fatalf("run: %v", err)
-	}
-	if err := res.Validate(); err != nil {
-		t.Fatalf("result does not cross the plugin protocol: %v", err)
-	}
+	c := &Banner{}
+	checktest.Configure(t, c, string(raw))
+	res := checktest.Run(t, c, timeout)
 	t.Logf("%s %s: %s", res.Status, res.Reason, res.Message)
 	return res
 }
 
-// wantResult fails unless res has status and reason and its message
-// contains every one of msgParts.
-func wantResult(t *testing.T, res *sdk.Result, status sdk.Status, reason string, msgParts ...string) {
-	t.Helper()
-	if res.Status != status || res.Reason != reason {
-		t.Errorf("got %s %s (%s), want %s %s", res.Status, res.Reason, res.Message, status, reason)
-	}
-	for _, part := range msgParts {
-		if !strings.Contains(res.Message, part) {
-			t.Errorf("message %q does not contain %q", res.Message, part)
-		}
-	}
-}
+// wantResult is checktest.Want.
+var wantResult = checktest.Want
 
 // fields returns the primary metric's fields after checking its name and
 // tags.

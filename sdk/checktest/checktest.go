@@ -89,6 +89,20 @@ func Run(t testing.TB, c sdk.Check, timeout time.Duration) *sdk.Result {
 	return res
 }
 
+// Want fails the test unless res has status and reason and its message
+// contains every one of msgParts.
+func Want(t testing.TB, res *sdk.Result, status sdk.Status, reason string, msgParts ...string) {
+	t.Helper()
+	if res.Status != status || res.Reason != reason {
+		t.Errorf("got %s %s (%s), want %s %s", res.Status, res.Reason, res.Message, status, reason)
+	}
+	for _, part := range msgParts {
+		if !strings.Contains(res.Message, part) {
+			t.Errorf("message %q does not contain %q", res.Message, part)
+		}
+	}
+}
+
 // Fields and tags that the agent sets on every run; a check's own would be
 // overwritten.
 var (

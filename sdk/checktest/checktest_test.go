@@ -244,3 +244,31 @@ func TestStartFails(t *testing.T) {
 		t.Errorf("got %q, want prefix %q", msg, want)
 	}
 }
+
+// errorsTB records Errorf calls.
+type errorsTB struct {
+	testing.TB
+	errs []string
+}
+
+func (e *errorsTB) Helper() {}
+func (e *errorsTB) Errorf(format string, args ...any) {
+	e.errs = append(e.errs, fmt.Sprintf(format, args...))
+}
+
+func TestWant(t *testing.T) {
+	res := &sdk.Result{Status: sdk.Critical, Reason: "connect_failed", Message: "cannot connect to mx:25: refused"}
+	e := &errorsTB{TB: t}
+	checktest.Want(e, res, sdk.Critical, "connect_failed", "mx:25", "refused")
+	if len(e.errs) != 0 {
+		t.Errorf("matching result reported %v", e.errs)
+	}
+	checktest.Want(e, res, sdk.Warning, "connect_failed", "timeout")
+	want := []string{
+		"got CRITICAL connect_failed (cannot connect to mx:25: refused), want WARNING connect_failed",
+		`message "cannot connect to mx:25: refused" does not contain "timeout"`,
+	}
+	if fmt.Sprint(e.errs) != fmt.Sprint(want) {
+		t.Errorf("errors %q, want %q", e.errs, want)
+	}
+}
