@@ -183,7 +183,7 @@ func (o *Influx) validateHTTP() error {
 	default:
 		return sdk.OptionError("content_encoding", `must be "gzip" or "identity", got %q`, o.ContentEncoding)
 	}
-	return validateHeaders(o.Headers)
+	return httpx.ValidateHeaders(o.Headers, reservedHeader)
 }
 
 func (o *Influx) validateURL() error {
@@ -232,30 +232,15 @@ func (o *Influx) validateAuth() error {
 	return nil
 }
 
-// validateHeaders rejects headers that net/http would refuse on every
-// request (an error the agent would retry forever) and the ones the
-// output must control.
-func validateHeaders(h map[string]string) error {
-	names := make([]string, 0, len(h))
-	for k := range h {
-		names = append(names, k)
+// reservedHeader says which headers the output must control.
+func reservedHeader(lower string) string {
+	switch lower {
+	case "content-encoding":
+		return "is set by content_encoding"
+	case "content-length":
+		return "is set by the output"
 	}
-	slices.Sort(names)
-	for _, k := range names {
-		switch {
-		case !httpx.IsToken(k):
-			return sdk.OptionError("headers", "invalid header name %q", k)
-		case strings.ContainsAny(h[k], "\r\n\x00"):
-			return sdk.OptionError("headers", "header %q: value contains a line break or NUL", k)
-		}
-		switch strings.ToLower(k) {
-		case "content-encoding":
-			return sdk.OptionError("headers", "%q is set by content_encoding", k)
-		case "content-length":
-			return sdk.OptionError("headers", "%q is set by the output", k)
-		}
-	}
-	return nil
+	return ""
 }
 
 func (o *Influx) setDefaults() {

@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -25,7 +24,7 @@ func (w *Webhook) validate() error {
 	if u.Fragment != "" {
 		return sdk.OptionError("url", "must not have a fragment")
 	}
-	if err := validateHeaders(w.Headers); err != nil {
+	if err := httpx.ValidateHeaders(w.Headers, reservedHeader); err != nil {
 		return err
 	}
 	if w.Secret != "" && strings.TrimSpace(w.Secret) != w.Secret {
@@ -42,28 +41,12 @@ func (w *Webhook) validate() error {
 	return nil
 }
 
-// validateHeaders rejects headers that net/http would refuse on every
-// request (an error the agent would retry forever) and the ones the
-// output sets itself.
-func validateHeaders(h map[string]string) error {
-	names := make([]string, 0, len(h))
-	for k := range h {
-		names = append(names, k)
+// reservedHeader says which headers the output sets itself.
+func reservedHeader(lower string) string {
+	if lower == "content-type" || lower == "content-length" || strings.HasPrefix(lower, "x-mailmon-") {
+		return "is set by the output"
 	}
-	slices.Sort(names)
-	for _, k := range names {
-		switch {
-		case !httpx.IsToken(k):
-			return sdk.OptionError("headers", "invalid header name %q", k)
-		case strings.ContainsAny(h[k], "\r\n\x00"):
-			return sdk.OptionError("headers", "header %q: value contains a line break or NUL", k)
-		}
-		lower := strings.ToLower(k)
-		if lower == "content-type" || lower == "content-length" || strings.HasPrefix(lower, "x-mailmon-") {
-			return sdk.OptionError("headers", "%q is set by the output", k)
-		}
-	}
-	return nil
+	return ""
 }
 
 func (w *Webhook) tlsConfig() (*tls.Config, error) {

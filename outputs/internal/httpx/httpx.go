@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -207,4 +208,29 @@ func IsToken(s string) bool {
 		}
 	}
 	return true
+}
+
+// ValidateHeaders checks a `headers` option: it rejects names and values
+// that net/http would refuse on every request (an error the agent would
+// retry forever) and the headers for which reserved (given the lower-case
+// name) returns a reason. Names are checked in sorted order, so the error
+// is the same every time.
+func ValidateHeaders(h map[string]string, reserved func(lower string) string) error {
+	names := make([]string, 0, len(h))
+	for k := range h {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		switch {
+		case !IsToken(k):
+			return sdk.OptionError("headers", "invalid header name %q", k)
+		case strings.ContainsAny(h[k], "\r\n\x00"):
+			return sdk.OptionError("headers", "header %q: value contains a line break or NUL", k)
+		}
+		if why := reserved(strings.ToLower(k)); why != "" {
+			return sdk.OptionError("headers", "%q %s", k, why)
+		}
+	}
+	return nil
 }
